@@ -7,3 +7,6 @@
 
 pub mod bpf;
 pub mod fd;
+pub mod pidfd;
+pub mod process;
+pub mod tty;

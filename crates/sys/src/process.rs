@@ -1,0 +1,111 @@
+//! Process creation: fork a child that runs a closure and exits, and small process helpers.
+
+use std::io;
+
+use nix::unistd::Pid;
+
+/// Number of threads in this process, read from `/proc/self/stat` (field 20).
+pub fn thread_count() -> io::Result<u32> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) may contain spaces and parentheses: fields after it start
+    // after the last ')'.
+    let rest = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))?;
+    // rest starts with " <state> <ppid> ..."; num_threads is overall field 20, i.e. the 18th
+    // field after the command name.
+    rest.split_whitespace()
+        .nth(17)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no num_threads in /proc/self/stat",
+            )
+        })
+}
+
+/// Forks the calling process. The child runs `child` and exits with the code it returns,
+/// without running destructors, atexit handlers or returning into the caller's frames.
+/// The parent gets the child's pid.
+///
+/// Refuses to fork a multi-threaded process: a forked child of a threaded process may only
+/// call async-signal-safe functions, and `child` is arbitrary Rust code.
+pub fn fork<F: FnOnce() -> i32>(child: F) -> io::Result<Pid> {
+    if thread_count()? != 1 {
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process",
+        ));
+    }
+    // SAFETY: the process is single-threaded (checked above), so the child inherits no locks
+    // held by other threads and may run arbitrary code. The child never returns from this
+    // function: it leaves through `_exit`.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+                Ok(code) => code,
+                Err(_) => 127,
+            };
+            exit_now(code)
+        }
+        pid => Ok(Pid::from_raw(pid)),
+    }
+}
+
+/// Leaves the process at once with `code`: no destructors, no atexit handlers, no stdio
+/// flushing. Used by forked children.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and always sound to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Sets the calling process's domain name (in its UTS namespace).
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live byte slice for the duration of the call;
+    // the kernel copies it.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Marks every descriptor from `from` upwards close-on-exec (close_range with
+/// CLOSE_RANGE_CLOEXEC), so that nothing the runtime holds leaks into the container process.
+pub fn cloexec_from(from: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it takes
+    // no pointers.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Resets every signal to its default disposition and unblocks all signals, so the program
+/// the container execs starts from a clean signal state (the runtime's own ignored SIGPIPE and
+/// blocked signals must not leak into it).
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL stores no Rust callback; invalid signal numbers in the
+        // range only make the call fail, which is ignored.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    // SAFETY: the set lives on the stack for the duration of both calls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
