@@ -2,7 +2,12 @@
 
 use std::io;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nix::unistd::Pid;
+
+/// Set in children created by [`fork`]; they are single-threaded until they exec.
+static IN_FORKED_CHILD: AtomicBool = AtomicBool::new(false);
 
 /// Number of threads in this process, read from `/proc/self/stat` (field 20).
 pub fn thread_count() -> io::Result<u32> {
@@ -33,7 +38,9 @@ pub fn thread_count() -> io::Result<u32> {
 /// Refuses to fork a multi-threaded process: a forked child of a threaded process may only
 /// call async-signal-safe functions, and `child` is arbitrary Rust code.
 pub fn fork<F: FnOnce() -> i32>(child: F) -> io::Result<Pid> {
-    if thread_count()? != 1 {
+    // A child made by this function has exactly one thread (fork copies only the caller), and
+    // may have entered a mount namespace where /proc/self does not name it: skip the check.
+    if !IN_FORKED_CHILD.load(Ordering::Relaxed) && thread_count()? != 1 {
         return Err(io::Error::other(
             "refusing to fork a multi-threaded process",
         ));
@@ -45,6 +52,7 @@ pub fn fork<F: FnOnce() -> i32>(child: F) -> io::Result<Pid> {
     match pid {
         -1 => Err(io::Error::last_os_error()),
         0 => {
+            IN_FORKED_CHILD.store(true, Ordering::Relaxed);
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
                 Ok(code) => code,
                 Err(_) => 127,
