@@ -1,0 +1,420 @@
+//! OCI `linux.seccomp` -> a validated libseccomp filter.
+//!
+//! [`compile`] does all the checking up front (in the runtime's parent process) and keeps the
+//! result as plain data: resolved syscall numbers, actions and argument comparisons. [`Filter::load`]
+//! replays that data into a fresh libseccomp context in the container's init and loads it, so a
+//! `Filter` is `Send + Sync + Clone` and nothing at load time can fail on the profile itself.
+//!
+//! Semantics, chosen to match runc where it matters for existing profiles:
+//! - a syscall name libseccomp knows on none of the filter's architectures is an error; a name
+//!   that exists only on some of them (`socketcall` in an x86_64 + x86 filter) applies where it
+//!   exists;
+//! - a rule whose action equals the default action is dropped (libseccomp refuses it);
+//! - the comparisons of one rule are ANDed, except that when two of them test the same argument
+//!   the rule is split into one rule per comparison (ORed), as runc does, because libseccomp
+//!   cannot AND two comparisons of one argument;
+//! - an unconditional rule and another rule with a different action for the same syscall is an
+//!   error: libseccomp would silently keep only the unconditional one;
+//! - the filter does not set no_new_privs: the runtime does that (or keeps CAP_SYS_ADMIN) as
+//!   `process.noNewPrivileges` says.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
+
+use libseccomp::{
+    get_api, ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
+
+use libseccomp::error::SeccompError;
+
+use crate::Error;
+
+const EPERM: u32 = 1;
+/// Arguments a syscall has (`seccomp_data.args`).
+const MAX_ARGS: usize = 6;
+/// The libseccomp API level the Rust bindings require for user notification.
+const NOTIFY_API: u32 = 6;
+
+/// A compiled, validated seccomp filter, ready to be loaded.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    default_action: ScmpAction,
+    arches: Vec<ScmpArch>,
+    flags: Vec<LinuxSeccompFilterFlag>,
+    pub(crate) rules: Vec<Rule>,
+    uses_notify: bool,
+}
+
+/// One libseccomp rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    action: ScmpAction,
+    syscall: ScmpSyscall,
+    pub(crate) conditions: Vec<ScmpArgCompare>,
+    /// Where the rule came from, for errors: `linux.seccomp.syscalls[i].names[j]`.
+    field: String,
+    name: String,
+}
+
+/// Compile the OCI spec's `linux.seccomp` into a filter without loading it.
+///
+/// All validation happens here: syscall names, actions and their `errnoRet`, argument indexes,
+/// architectures and flags that libseccomp does not support, conflicting rules. The check that
+/// SCMP_ACT_NOTIFY comes with a `listenerPath` is the runtime's.
+pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, Error> {
+    let default_action = action(
+        spec.default_action(),
+        spec.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+        "linux.seccomp.defaultErrnoRet",
+    )?;
+
+    let mut arches = Vec::new();
+    for (i, arch) in spec.architectures().iter().flatten().enumerate() {
+        let arch = scmp_arch(*arch).ok_or_else(|| Error::UnknownArch {
+            field: format!("linux.seccomp.architectures[{i}]"),
+            value: arch.to_string(),
+        })?;
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    // libseccomp always filters the native architecture too, as runc's filters do.
+    let mut filter_arches = vec![ScmpArch::native()];
+    filter_arches.extend(arches.iter().copied().filter(|a| *a != ScmpArch::Native));
+
+    let mut uses_notify = default_action == ScmpAction::Notify;
+    let mut notify_field = "linux.seccomp.defaultAction".to_owned();
+    let mut rules = Vec::new();
+    let mut seen: HashMap<String, Vec<Seen>> = HashMap::new();
+    for (i, entry) in spec.syscalls().iter().flatten().enumerate() {
+        let base = format!("linux.seccomp.syscalls[{i}]");
+        let act = action(
+            entry.action(),
+            entry.errno_ret(),
+            &format!("{base}.action"),
+            &format!("{base}.errnoRet"),
+        )?;
+        let groups = condition_groups(entry.args().as_deref().unwrap_or_default(), &base)?;
+
+        for (j, name) in entry.names().iter().enumerate() {
+            let field = format!("{base}.names[{j}]");
+            let Some(syscall) = resolve(name, &filter_arches, &field)? else {
+                continue;
+            };
+            if act == default_action {
+                tracing::debug!(%field, name, "seccomp rule equals the default action, dropped");
+                continue;
+            }
+            check_conflict(
+                &mut seen,
+                name,
+                &field,
+                act,
+                groups.iter().all(Vec::is_empty),
+            )?;
+            if act == ScmpAction::Notify && !uses_notify {
+                uses_notify = true;
+                notify_field = format!("{base}.action");
+            }
+            for conditions in &groups {
+                rules.push(Rule {
+                    action: act,
+                    syscall,
+                    conditions: conditions.clone(),
+                    field: field.clone(),
+                    name: name.clone(),
+                });
+            }
+        }
+    }
+
+    if uses_notify && get_api() < NOTIFY_API {
+        return Err(Error::NotifyUnsupported {
+            field: notify_field,
+            needed: NOTIFY_API,
+            api: get_api(),
+        });
+    }
+
+    let filter = Filter {
+        default_action,
+        arches,
+        flags: spec.flags().clone().unwrap_or_default(),
+        rules,
+        uses_notify,
+    };
+    // Build the libseccomp context once so that whatever libseccomp refuses (a flag the kernel
+    // lacks, a rule it cannot express) is reported now, not in the container's init.
+    filter.context()?;
+    Ok(filter)
+}
+
+impl Filter {
+    /// Whether any rule or the default action is SCMP_ACT_NOTIFY.
+    pub fn uses_notify(&self) -> bool {
+        self.uses_notify
+    }
+
+    /// Load the filter into the calling thread (and, with SECCOMP_FILTER_FLAG_TSYNC, into all
+    /// threads of its process) with libseccomp's `seccomp_load`, honouring the spec's flags.
+    ///
+    /// The caller must have set no_new_privs or hold CAP_SYS_ADMIN. Returns the user-notification
+    /// fd when [`Filter::uses_notify`].
+    pub fn load(&self) -> Result<Option<OwnedFd>, Error> {
+        let ctx = self.context()?;
+        ctx.load().map_err(Error::Load)?;
+        if !self.uses_notify {
+            return Ok(None);
+        }
+        let fd = ctx
+            .get_notify_fd()
+            .map_err(|e| Error::NotifyFd(e.to_string()))?;
+        // libseccomp hands the fd over and never closes it itself.
+        hull_sys::fd::take_ownership(fd)
+            .map(Some)
+            .ok_or_else(|| Error::NotifyFd(format!("libseccomp returned fd {fd}")))
+    }
+
+    /// The BPF program libseccomp generates for this filter (what `load` would install).
+    pub fn export_bpf(&self) -> Result<Vec<u8>, Error> {
+        self.export(|ctx, file| ctx.export_bpf(file))
+    }
+
+    /// libseccomp's human-readable pseudo filter code for this filter, for debugging.
+    pub fn export_pfc(&self) -> Result<String, Error> {
+        let text = self.export(|ctx, file| ctx.export_pfc(file))?;
+        String::from_utf8(text).map_err(|e| Error::ExportBpf(format!("pseudo code: {e}")))
+    }
+
+    /// Runs one of libseccomp's export functions into a memfd and returns what it wrote.
+    fn export(
+        &self,
+        write: impl FnOnce(&ScmpFilterContext, &std::fs::File) -> Result<(), SeccompError>,
+    ) -> Result<Vec<u8>, Error> {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+
+        let ctx = self.context()?;
+        let fd = memfd_create(c"hull-seccomp-export", MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| Error::ExportBpf(format!("memfd_create: {e}")))?;
+        let mut file = std::fs::File::from(fd);
+        write(&ctx, &file).map_err(|e| Error::ExportBpf(e.to_string()))?;
+        let mut out = Vec::new();
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut out))
+            .map_err(|e| Error::ExportBpf(format!("reading back: {e}")))?;
+        Ok(out)
+    }
+
+    /// A libseccomp context holding this filter.
+    fn context(&self) -> Result<ScmpFilterContext, Error> {
+        let mut ctx = ScmpFilterContext::new(self.default_action).map_err(Error::CreateContext)?;
+        ctx.set_ctl_nnp(false)
+            .map_err(|source| Error::SetAttribute {
+                attr: "SCMP_FLTATR_CTL_NNP",
+                source,
+            })?;
+        for (i, arch) in self.arches.iter().enumerate() {
+            ctx.add_arch(*arch).map_err(|source| Error::AddArch {
+                field: format!("linux.seccomp.architectures[{i}]"),
+                arch: format!("{arch:?}"),
+                source,
+            })?;
+        }
+        for (i, flag) in self.flags.iter().enumerate() {
+            let set = match flag {
+                LinuxSeccompFilterFlag::SeccompFilterFlagLog => ctx.set_ctl_log(true),
+                LinuxSeccompFilterFlag::SeccompFilterFlagTsync => ctx.set_ctl_tsync(true),
+                LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true),
+            };
+            set.map_err(|source| Error::SetFlag {
+                field: format!("linux.seccomp.flags[{i}]"),
+                flag: flag.to_string(),
+                source,
+            })?;
+        }
+        for rule in &self.rules {
+            let added = if rule.conditions.is_empty() {
+                ctx.add_rule(rule.action, rule.syscall)
+            } else {
+                ctx.add_rule_conditional(rule.action, rule.syscall, &rule.conditions)
+            };
+            added.map_err(|source| Error::AddRule {
+                field: rule.field.clone(),
+                name: rule.name.clone(),
+                source,
+            })?;
+        }
+        Ok(ctx)
+    }
+}
+
+/// What has been added for one syscall name, to find conflicting rules.
+struct Seen {
+    field: String,
+    action: ScmpAction,
+    unconditional: bool,
+}
+
+fn check_conflict(
+    seen: &mut HashMap<String, Vec<Seen>>,
+    name: &str,
+    field: &str,
+    action: ScmpAction,
+    unconditional: bool,
+) -> Result<(), Error> {
+    let earlier = seen.entry(name.to_owned()).or_default();
+    if let Some(other) = earlier
+        .iter()
+        .find(|s| s.action != action && (s.unconditional || unconditional))
+    {
+        return Err(Error::ConflictingRules {
+            field: field.to_owned(),
+            other: other.field.clone(),
+            name: name.to_owned(),
+        });
+    }
+    earlier.push(Seen {
+        field: field.to_owned(),
+        action,
+        unconditional,
+    });
+    Ok(())
+}
+
+/// Resolves `name` for the filter. `Ok(None)`: libseccomp knows the name on one of the filter's
+/// architectures but cannot express it for the native one (skipped, as runc does).
+fn resolve(name: &str, arches: &[ScmpArch], field: &str) -> Result<Option<ScmpSyscall>, Error> {
+    // For a name absent on the native architecture libseccomp returns a negative pseudo-number
+    // that it translates for each architecture of the filter.
+    if let Ok(syscall) = ScmpSyscall::from_name(name) {
+        return Ok(Some(syscall));
+    }
+    if arches
+        .iter()
+        .any(|arch| ScmpSyscall::from_name_by_arch(name, *arch).is_ok())
+    {
+        tracing::debug!(%field, name, "syscall unknown on the native architecture, skipped");
+        return Ok(None);
+    }
+    Err(Error::UnknownSyscall {
+        field: field.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+/// Whether the linked libseccomp knows `name` on any architecture.
+pub(crate) fn known_syscall(name: &str) -> bool {
+    ScmpSyscall::from_name(name).is_ok()
+}
+
+/// The libseccomp action for an OCI action and its errnoRet.
+fn action(
+    action: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    action_field: &str,
+    errno_field: &str,
+) -> Result<ScmpAction, Error> {
+    let ret = |default: u32| -> Result<u16, Error> {
+        let value = errno_ret.unwrap_or(default);
+        u16::try_from(value).map_err(|_| Error::ErrnoRetOutOfRange {
+            field: errno_field.to_owned(),
+            value: value.into(),
+        })
+    };
+    if errno_ret.is_some()
+        && !matches!(
+            action,
+            LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace
+        )
+    {
+        return Err(Error::ErrnoRetWithoutErrnoAction {
+            field: errno_field.to_owned(),
+            action: format!("{action} ({action_field})"),
+        });
+    }
+    Ok(match action {
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
+        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(ret(EPERM)?.into()),
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(ret(EPERM)?),
+        LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
+        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
+    })
+}
+
+/// The rules (as condition lists) one syscall entry becomes: all comparisons in one rule, or one
+/// rule per comparison when two of them test the same argument (see the module docs).
+fn condition_groups(
+    args: &[oci_spec::runtime::LinuxSeccompArg],
+    base: &str,
+) -> Result<Vec<Vec<ScmpArgCompare>>, Error> {
+    let mut per_index = [0usize; MAX_ARGS];
+    let mut conditions = Vec::with_capacity(args.len());
+    for (k, arg) in args.iter().enumerate() {
+        let index = arg.index();
+        if index >= MAX_ARGS {
+            return Err(Error::ArgIndexOutOfRange {
+                field: format!("{base}.args[{k}].index"),
+                index: index as u64,
+            });
+        }
+        per_index[index] += 1;
+        let (op, datum) = match arg.op() {
+            LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, arg.value()),
+            LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, arg.value()),
+            LinuxSeccompOperator::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, arg.value()),
+            LinuxSeccompOperator::ScmpCmpEq => (ScmpCompareOp::Equal, arg.value()),
+            LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, arg.value()),
+            LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, arg.value()),
+            // OCI (like runc and libseccomp): value is the mask, valueTwo the expected value.
+            LinuxSeccompOperator::ScmpCmpMaskedEq => (
+                ScmpCompareOp::MaskedEqual(arg.value()),
+                arg.value_two().unwrap_or(0),
+            ),
+        };
+        // index < 6, so the cast is lossless.
+        conditions.push(ScmpArgCompare::new(index as u32, op, datum));
+    }
+    if per_index.iter().any(|n| *n > 1) {
+        Ok(conditions.into_iter().map(|c| vec![c]).collect())
+    } else {
+        Ok(vec![conditions])
+    }
+}
+
+/// The libseccomp architecture for an OCI one; `None` for one the linked libseccomp lacks.
+pub(crate) fn scmp_arch(arch: OciArch) -> Option<ScmpArch> {
+    let arch = match arch {
+        OciArch::ScmpArchNative => ScmpArch::Native,
+        OciArch::ScmpArchX86 => ScmpArch::X86,
+        OciArch::ScmpArchX86_64 => ScmpArch::X8664,
+        OciArch::ScmpArchX32 => ScmpArch::X32,
+        OciArch::ScmpArchArm => ScmpArch::Arm,
+        OciArch::ScmpArchAarch64 => ScmpArch::Aarch64,
+        OciArch::ScmpArchMips => ScmpArch::Mips,
+        OciArch::ScmpArchMips64 => ScmpArch::Mips64,
+        OciArch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
+        OciArch::ScmpArchMipsel => ScmpArch::Mipsel,
+        OciArch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
+        OciArch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
+        OciArch::ScmpArchPpc => ScmpArch::Ppc,
+        OciArch::ScmpArchPpc64 => ScmpArch::Ppc64,
+        OciArch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
+        OciArch::ScmpArchS390 => ScmpArch::S390,
+        OciArch::ScmpArchS390x => ScmpArch::S390X,
+        OciArch::ScmpArchRiscv64 => ScmpArch::Riscv64,
+    };
+    // Probe: an architecture the C library was built without fails to resolve any name.
+    ScmpSyscall::from_name_by_arch("read", arch)
+        .is_ok()
+        .then_some(arch)
+}
