@@ -23,6 +23,8 @@ pub enum Msg {
     IdMapDone,
     /// stage 1 -> parent: the container init's pid, as the parent sees it.
     InitPid(i32),
+    /// parent -> init: the init is in its cgroup and the limits are set.
+    CgroupDone,
     /// init -> parent: namespaces are set up; run the prestart and createRuntime hooks.
     RunCreateRuntimeHooks,
     /// parent -> init: hooks done.

@@ -226,20 +226,9 @@ impl Runtime {
         };
         guard.pids.push(stage1.as_raw());
         drop(listener);
-        manager
-            .apply(stage1.as_raw())
-            .map_err(|source| Error::Cgroup {
-                id: id.into(),
-                source,
-            })?;
+        // The init is moved into its cgroup when its pid is known, while it sets up its rootfs:
+        // a cgroup v1 attach waits for an RCU grace period (~10 ms), which this overlaps.
         guard.manager = Some(manager);
-        let manager = guard.manager.as_ref().expect("just set");
-        if let Some(r) = crate::devices::effective_resources(linux) {
-            manager.set(&r).map_err(|source| Error::Cgroup {
-                id: id.into(),
-                source,
-            })?;
-        }
         parent
             .send(&Msg::Go)
             .map_err(io_err("releasing the container process"))?;
@@ -279,9 +268,21 @@ impl Runtime {
                 }
                 Msg::InitPid(pid) => {
                     guard.pids.push(pid);
-                    reap(stage1);
                     rec.pid = pid;
                     rec.pid_start = state::proc_start_time(pid).map(|(s, _)| s).unwrap_or(0);
+                    let manager = guard.manager.as_ref().expect("set before Go");
+                    manager.apply(pid).map_err(|source| Error::Cgroup {
+                        id: id.into(),
+                        source,
+                    })?;
+                    if let Some(r) = crate::devices::effective_resources(linux) {
+                        manager.set(&r).map_err(|source| Error::Cgroup {
+                            id: id.into(),
+                            source,
+                        })?;
+                    }
+                    parent.send(&Msg::CgroupDone).map_err(io_err("sync"))?;
+                    reap(stage1);
                 }
                 Msg::RunCreateRuntimeHooks => {
                     let st = oci_state(&rec, Status::Creating, &spec);
@@ -374,13 +375,24 @@ impl Runtime {
         })?;
         let st =
             serde_json::to_vec(&self.oci_state_value(&rec, Status::Running)).unwrap_or_default();
-        use std::io::Write;
-        conn.write_all(&st).map_err(|source| Error::Io {
+        use std::io::{Read, Write};
+        let step_err = |source| Error::Io {
             id: id.into(),
             step: "starting the container",
             source,
-        })?;
-        drop(conn);
+        };
+        conn.write_all(&st).map_err(step_err)?;
+        conn.shutdown(std::net::Shutdown::Write).map_err(step_err)?;
+        // EOF: the program was exec'd (the init's end is close-on-exec). Text: why it was not.
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).map_err(step_err)?;
+        if !reply.is_empty() {
+            let _ = std::fs::remove_file(&sock);
+            return Err(Error::Setup {
+                id: id.into(),
+                message: format!("starting the process: {reply}"),
+            });
+        }
         let _ = std::fs::remove_file(&sock);
         rec.started = true;
         self.state.save(&rec)?;

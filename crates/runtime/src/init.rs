@@ -121,7 +121,20 @@ fn before<E: std::fmt::Display>(e: E) -> Failure {
 
 fn init_create(a: &ChildArgs<'_>, chan: &mut Channel) -> Result<(), Failure> {
     nix::unistd::setsid().map_err(|e| before(format!("setsid: {e}")))?;
+    let mut cgroup_ready = false;
+    let mut wait_cgroup = |chan: &mut Channel| -> Result<(), String> {
+        if cgroup_ready {
+            return Ok(());
+        }
+        chan.expect(&Msg::CgroupDone)
+            .map_err(|e| format!("waiting for the cgroup: {e}"))?;
+        a.plan.unshare_cgroup().map_err(|e| e.to_string())?;
+        cgroup_ready = true;
+        Ok(())
+    };
     if a.has_runtime_hooks {
+        // Hooks (network setup, for one) expect the init in its cgroup.
+        wait_cgroup(chan).map_err(before)?;
         chan.send(&Msg::RunCreateRuntimeHooks).map_err(before)?;
         chan.expect(&Msg::HooksDone)
             .map_err(|e| before(format!("createRuntime hooks: {e}")))?;
@@ -148,7 +161,7 @@ fn init_create(a: &ChildArgs<'_>, chan: &mut Channel) -> Result<(), Failure> {
         hooks::run_all("createContainer", &list, &state_for_hooks(a, "created"))
             .map_err(|e| e.to_string())
     };
-    rootfs::setup(&ctx, create_container_hooks).map_err(before)?;
+    rootfs::setup(&ctx, &mut || wait_cgroup(chan), create_container_hooks).map_err(before)?;
     rootfs::finish(a.spec).map_err(before)?;
     if let Some(h) = a.spec.hostname() {
         nix::unistd::sethostname(h).map_err(|e| before(format!("hostname: setting {h:?}: {e}")))?;
@@ -199,16 +212,22 @@ fn finish_and_exec(a: &ChildArgs<'_>, chan: &mut Channel) -> Result<(), Failure>
             .map_err(before)?;
     }
     chan.send(&Msg::Ready).map_err(before)?;
+    // `start` connects, sends the state, and waits for end-of-file on the connection: the
+    // connection is close-on-exec, so EOF means the program is running; an error text
+    // written before EOF means it could not be started.
+    let mut start_conn = None;
     if let Some(listener) = a.start_listener {
-        let state = wait_for_start(listener).map_err(|e| Failure::AfterReady(e, 1))?;
+        let (conn, state) = wait_for_start(listener).map_err(|e| Failure::AfterReady(e, 1))?;
+        start_conn = Some(conn);
         let list = a
             .spec
             .hooks()
             .as_ref()
             .and_then(|h| h.start_container().clone())
             .unwrap_or_default();
-        hooks::run_all("startContainer", &list, &state)
-            .map_err(|e| Failure::AfterReady(e.to_string(), 1))?;
+        if let Err(e) = hooks::run_all("startContainer", &list, &state) {
+            return Err(report_start_failure(start_conn, e.to_string(), 1));
+        }
     }
     let err = process::exec(p, &exe, late);
     let code = match &err {
@@ -218,18 +237,33 @@ fn finish_and_exec(a: &ChildArgs<'_>, chan: &mut Channel) -> Result<(), Failure>
         } => 127,
         _ => 126,
     };
-    Err(Failure::AfterReady(err.to_string(), code))
+    Err(report_start_failure(start_conn, err.to_string(), code))
+}
+
+/// Tells a waiting `start` why the program could not be started.
+fn report_start_failure(
+    conn: Option<std::os::unix::net::UnixStream>,
+    msg: String,
+    code: i32,
+) -> Failure {
+    if let Some(mut c) = conn {
+        use std::io::Write;
+        let _ = c.write_all(msg.as_bytes());
+    }
+    Failure::AfterReady(msg, code)
 }
 
 /// Blocks until `start` connects; returns the state JSON it sends (for startContainer hooks).
-fn wait_for_start(listener: &UnixListener) -> Result<Vec<u8>, String> {
+fn wait_for_start(
+    listener: &UnixListener,
+) -> Result<(std::os::unix::net::UnixStream, Vec<u8>), String> {
     let (mut conn, _) = listener
         .accept()
         .map_err(|e| format!("waiting for start: {e}"))?;
     let mut state = Vec::new();
     conn.read_to_end(&mut state)
         .map_err(|e| format!("reading the start request: {e}"))?;
-    Ok(state)
+    Ok((conn, state))
 }
 
 fn state_for_hooks(a: &ChildArgs<'_>, status: &str) -> Vec<u8> {

@@ -70,6 +70,9 @@ pub struct Plan {
     /// Created with one unshare, after the user namespace (never contains CLONE_NEWUSER).
     pub unshare: CloneFlags,
     pub new_user: bool,
+    /// A new cgroup namespace, created by the init once it is in its cgroup (its root is the
+    /// cgroup the process is in when it unshares).
+    pub new_cgroup: bool,
     /// "monotonic S N\nboottime S N\n" for a new time namespace.
     pub time_offsets: Option<String>,
 }
@@ -80,6 +83,7 @@ impl Default for Plan {
             joins: Vec::new(),
             unshare: CloneFlags::empty(),
             new_user: false,
+            new_cgroup: false,
             time_offsets: None,
         }
     }
@@ -109,6 +113,7 @@ impl Plan {
                     });
                 }
                 None if f == CloneFlags::CLONE_NEWUSER => plan.new_user = true,
+                None if f == CloneFlags::CLONE_NEWCGROUP => plan.new_cgroup = true,
                 None => plan.unshare |= f,
             }
         }
@@ -199,6 +204,17 @@ impl Plan {
     pub fn unshare_user(&self) -> Result<(), NsError> {
         unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| NsError::Unshare {
             flags: CloneFlags::CLONE_NEWUSER,
+            source,
+        })
+    }
+
+    /// Creates the cgroup namespace if asked (call once the process is in its cgroup).
+    pub fn unshare_cgroup(&self) -> Result<(), NsError> {
+        if !self.new_cgroup {
+            return Ok(());
+        }
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| NsError::Unshare {
+            flags: CloneFlags::CLONE_NEWCGROUP,
             source,
         })
     }

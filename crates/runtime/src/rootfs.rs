@@ -66,6 +66,8 @@ pub enum RootfsError {
     ReadonlyPath { path: String, source: nix::Error },
     #[error("remounting the root read-only: {source}")]
     ReadonlyRoot { source: nix::Error },
+    #[error("joining the container's cgroup: {0}")]
+    Cgroup(String),
     #[error("createContainer hook: {0}")]
     Hook(String),
 }
@@ -96,6 +98,7 @@ const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
 /// mounts are made and before pivot_root, as the runtime spec orders.
 pub fn setup(
     ctx: &RootfsContext<'_>,
+    wait_cgroup: &mut dyn FnMut() -> Result<(), String>,
     create_container_hooks: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), RootfsError> {
     let linux = ctx.spec.linux().as_ref();
@@ -138,8 +141,18 @@ pub fn setup(
     })?;
 
     let spec_mounts: &[Mount] = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    // The parent moves us into our cgroup while we mount; cgroup mounts (and the cgroup
+    // namespace they show) must wait for it.
+    let mut in_cgroup = false;
     for (index, m) in spec_mounts.iter().enumerate() {
+        if !in_cgroup && matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
+            wait_cgroup().map_err(RootfsError::Cgroup)?;
+            in_cgroup = true;
+        }
         mount_one(ctx, &root, index, m)?;
+    }
+    if !in_cgroup {
+        wait_cgroup().map_err(RootfsError::Cgroup)?;
     }
     let has_dev_mount = spec_mounts
         .iter()
