@@ -18,12 +18,19 @@ pub enum CapsError {
 /// Converts the spec's capability names to the caps crate's, skipping those the running kernel
 /// does not know (as runc does).
 pub fn to_caps(set: &Option<Capabilities>) -> HashSet<Capability> {
-    let known = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    static KNOWN: std::sync::OnceLock<HashSet<Capability>> = std::sync::OnceLock::new();
+    let known = KNOWN
+        .get_or_init(|| caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all()));
     set.iter()
         .flatten()
         .filter_map(|c| Capability::from_str(&format!("CAP_{c}")).ok())
         .filter(|c| known.contains(c))
         .collect()
+}
+
+/// Reads which capabilities the kernel knows, so that a forked child does not need /proc.
+pub fn prime() {
+    let _ = to_caps(&None);
 }
 
 /// Drops from the bounding set every capability not in the spec's bounding set. Needs

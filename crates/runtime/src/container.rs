@@ -215,6 +215,7 @@ impl Runtime {
             no_pivot: o.no_pivot,
             has_runtime_hooks,
         };
+        crate::caps::prime();
         let parent_fd = parent.raw_fd();
         let stage1 = {
             let mut child = child;
@@ -366,6 +367,12 @@ impl Runtime {
                 what: "only a created container can be started",
             });
         }
+        self.start_record(&mut rec)
+    }
+
+    /// Starts a container whose record the caller has just checked (or created).
+    fn start_record(&self, rec: &mut Record) -> Result<()> {
+        let id = rec.id.as_str();
         let dir = self.state.dir(id)?;
         let sock = dir.join("start.sock");
         let mut conn = UnixStream::connect(&sock).map_err(|source| Error::Io {
@@ -374,7 +381,7 @@ impl Runtime {
             source,
         })?;
         let st =
-            serde_json::to_vec(&self.oci_state_value(&rec, Status::Running)).unwrap_or_default();
+            serde_json::to_vec(&self.oci_state_value(rec, Status::Running)).unwrap_or_default();
         use std::io::{Read, Write};
         let step_err = |source| Error::Io {
             id: id.into(),
@@ -395,7 +402,7 @@ impl Runtime {
         }
         let _ = std::fs::remove_file(&sock);
         rec.started = true;
-        self.state.save(&rec)?;
+        self.state.save(rec)?;
         if let Some(h) = rec.hooks.as_ref().and_then(|h| h.poststart().clone()) {
             if let Err(e) = hooks::run_all("poststart", &h, &st) {
                 tracing::warn!(container = id, "{e}");
@@ -613,6 +620,7 @@ impl Runtime {
             no_pivot: false,
             has_runtime_hooks: false,
         };
+        crate::caps::prime();
         let parent_fd = parent.raw_fd();
         let stage1 = {
             let mut child = child;
@@ -717,8 +725,8 @@ impl Runtime {
         }
         // The children unblock everything before exec (process::exec resets the signal state).
         let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
-        let rec = self.create(o)?;
-        if let Err(e) = self.start(&o.id) {
+        let mut rec = self.create(o)?;
+        if let Err(e) = self.start_record(&mut rec) {
             let _ = self.delete(&o.id, true);
             return Err(e);
         }

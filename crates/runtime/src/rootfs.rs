@@ -142,17 +142,29 @@ pub fn setup(
 
     let spec_mounts: &[Mount] = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     // The parent moves us into our cgroup while we mount; cgroup mounts (and the cgroup
-    // namespace they show) must wait for it.
+    // namespace they show) must wait for it, so they go last when nothing later nests
+    // under them: the longer the overlap, the less the attach costs.
+    let is_cgroup = |m: &Mount| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2"));
+    let deferrable = |i: usize| {
+        let dest = spec_mounts[i].destination();
+        !spec_mounts[i + 1..]
+            .iter()
+            .any(|later| later.destination().starts_with(dest))
+    };
+    let mut deferred = Vec::new();
     let mut in_cgroup = false;
     for (index, m) in spec_mounts.iter().enumerate() {
-        if !in_cgroup && matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
-            wait_cgroup().map_err(RootfsError::Cgroup)?;
-            in_cgroup = true;
+        if is_cgroup(m) {
+            if deferrable(index) {
+                deferred.push(index);
+                continue;
+            }
+            if !in_cgroup {
+                wait_cgroup().map_err(RootfsError::Cgroup)?;
+                in_cgroup = true;
+            }
         }
         mount_one(ctx, &root, index, m)?;
-    }
-    if !in_cgroup {
-        wait_cgroup().map_err(RootfsError::Cgroup)?;
     }
     let has_dev_mount = spec_mounts
         .iter()
@@ -160,6 +172,12 @@ pub fn setup(
     if has_dev_mount || open_dir_in_root(&root, "/dev").is_some() {
         create_devices(ctx, &root, has_dev_mount)?;
         dev_symlinks(&root, spec_mounts)?;
+    }
+    if !in_cgroup {
+        wait_cgroup().map_err(RootfsError::Cgroup)?;
+    }
+    for index in deferred {
+        mount_one(ctx, &root, index, &spec_mounts[index])?;
     }
     create_container_hooks().map_err(RootfsError::Hook)?;
     enter_root(ctx)?;
