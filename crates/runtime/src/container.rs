@@ -155,16 +155,7 @@ impl Runtime {
         if process.terminal().unwrap_or(false) && o.console_socket.is_none() {
             return Err(Error::NeedConsoleSocket { id: id.into() });
         }
-        let console = match &o.console_socket {
-            Some(p) if process.terminal().unwrap_or(false) => Some(
-                UnixStream::connect(p).map_err(|source| Error::ConsoleSocket {
-                    id: id.into(),
-                    path: p.clone(),
-                    source,
-                })?,
-            ),
-            _ => None,
-        };
+        let console = Console::connect(id, process, o.console_socket.as_deref())?;
         let root = spec.root().as_ref().expect("validated").path();
         let rootfs = std::fs::canonicalize(if root.is_absolute() {
             root.clone()
@@ -252,15 +243,7 @@ impl Runtime {
             message,
         };
         loop {
-            let msg = match parent.recv() {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(setup_err(
-                        "the container process exited during setup without saying why".into(),
-                    ))
-                }
-                Err(e) => return Err(setup_err(format!("sync socket: {e}"))),
-            };
+            let msg = recv_setup(&mut parent, id, "container")?;
             match msg {
                 Msg::RequestIdMap => {
                     namespaces::write_id_maps(stage1.as_raw(), linux)
@@ -305,19 +288,7 @@ impl Runtime {
                     }
                     parent.send(&Msg::HooksDone).map_err(io_err("sync"))?;
                 }
-                Msg::ConsoleFd => {
-                    let fd = parent.recv_fd().map_err(io_err("receiving the console"))?;
-                    let sock = console
-                        .as_ref()
-                        .ok_or_else(|| Error::NeedConsoleSocket { id: id.into() })?;
-                    send_one_fd(sock.as_raw_fd(), fd.as_raw_fd(), "console").map_err(|source| {
-                        Error::ConsoleSocket {
-                            id: id.into(),
-                            path: o.console_socket.clone().unwrap_or_default(),
-                            source,
-                        }
-                    })?;
-                }
+                Msg::ConsoleFd => Console::forward(console.as_ref(), id, &mut parent)?,
                 Msg::SeccompFd => {
                     let fd = parent
                         .recv_fd()
@@ -586,16 +557,7 @@ impl Runtime {
         if process.terminal().unwrap_or(false) && o.console_socket.is_none() {
             return Err(Error::NeedConsoleSocket { id: id.into() });
         }
-        let console = match &o.console_socket {
-            Some(p) if process.terminal().unwrap_or(false) => Some(
-                UnixStream::connect(p).map_err(|source| Error::ConsoleSocket {
-                    id: id.into(),
-                    path: p.clone(),
-                    source,
-                })?,
-            ),
-            _ => None,
-        };
+        let console = Console::connect(id, process, o.console_socket.as_deref())?;
         let plan = Plan::for_exec(rec.pid).map_err(|source| Error::Namespaces {
             id: id.into(),
             source,
@@ -650,33 +612,13 @@ impl Runtime {
             message,
         };
         loop {
-            let msg = match parent.recv() {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(setup_err(
-                        "the exec process exited during setup without saying why".into(),
-                    ))
-                }
-                Err(e) => return Err(setup_err(format!("sync socket: {e}"))),
-            };
+            let msg = recv_setup(&mut parent, id, "exec")?;
             match msg {
                 Msg::InitPid(p) => {
                     pid = p;
                     reap(stage1);
                 }
-                Msg::ConsoleFd => {
-                    let fd = parent.recv_fd().map_err(io_err("receiving the console"))?;
-                    let sock = console
-                        .as_ref()
-                        .ok_or_else(|| Error::NeedConsoleSocket { id: id.into() })?;
-                    send_one_fd(sock.as_raw_fd(), fd.as_raw_fd(), "console").map_err(|source| {
-                        Error::ConsoleSocket {
-                            id: id.into(),
-                            path: o.console_socket.clone().unwrap_or_default(),
-                            source,
-                        }
-                    })?;
-                }
+                Msg::ConsoleFd => Console::forward(console.as_ref(), id, &mut parent)?,
                 Msg::SeccompFd => {
                     let _ = parent.recv_fd();
                 }
@@ -756,6 +698,60 @@ impl Runtime {
         self.delete(&o.id, true)?;
         Ok(code)
     }
+}
+
+/// The terminal hand-off: the init sends its pty master, which goes on to the caller's
+/// --console-socket (runc's protocol: the fd with SCM_RIGHTS).
+struct Console {
+    sock: UnixStream,
+    path: PathBuf,
+}
+
+impl Console {
+    fn connect(id: &str, process: &Process, path: Option<&Path>) -> Result<Option<Console>> {
+        match path {
+            Some(p) if process.terminal().unwrap_or(false) => {
+                let sock = UnixStream::connect(p).map_err(|source| Error::ConsoleSocket {
+                    id: id.into(),
+                    path: p.into(),
+                    source,
+                })?;
+                Ok(Some(Console {
+                    sock,
+                    path: p.into(),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn forward(console: Option<&Console>, id: &str, chan: &mut Channel) -> Result<()> {
+        let fd = chan.recv_fd().map_err(|source| Error::Io {
+            id: id.into(),
+            step: "receiving the console",
+            source,
+        })?;
+        let c = console.ok_or_else(|| Error::NeedConsoleSocket { id: id.into() })?;
+        send_one_fd(c.sock.as_raw_fd(), fd.as_raw_fd(), "console").map_err(|source| {
+            Error::ConsoleSocket {
+                id: id.into(),
+                path: c.path.clone(),
+                source,
+            }
+        })
+    }
+}
+
+/// The next setup message from the children; their death is a clear error.
+fn recv_setup(chan: &mut Channel, id: &str, who: &str) -> Result<Msg> {
+    chan.recv().map_err(|e| Error::Setup {
+        id: id.into(),
+        message: if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            format!("the {who} process exited during setup without saying why")
+        } else {
+            format!("sync socket: {e}")
+        },
+    })
 }
 
 fn oci_state(rec: &Record, status: Status, spec: &Spec) -> Vec<u8> {

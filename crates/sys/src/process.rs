@@ -53,10 +53,7 @@ pub fn fork<F: FnOnce() -> i32>(child: F) -> io::Result<Pid> {
         -1 => Err(io::Error::last_os_error()),
         0 => {
             IN_FORKED_CHILD.store(true, Ordering::Relaxed);
-            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
-                Ok(code) => code,
-                Err(_) => 127,
-            };
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(127);
             exit_now(code)
         }
         pid => Ok(Pid::from_raw(pid)),
