@@ -5,7 +5,6 @@
 //! mount is made on `/proc/self/fd/N`, so the path the kernel mounts on is exactly the file we
 //! resolved, never a path re-walked later.
 
-use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -157,55 +156,89 @@ pub enum TargetKind {
 }
 
 /// Resolves `dest` inside `root`, creating missing directories (and the last component as
-/// `kind`), and returns an O_PATH fd of the target. Creation happens relative to fds that were
-/// themselves resolved inside root, and never follows a symlink while creating.
+/// `kind`), and returns an O_PATH fd of the target. The walk follows symlinks itself, as if
+/// `root` were "/" (an absolute link restarts at root, ".." stops at root), so a dangling link
+/// in an image leads to a directory created *inside* the rootfs. Creation happens relative to
+/// directory fds resolved inside root and never follows a symlink.
 pub fn prepare_target(root: &OwnedFd, dest: &Path, kind: TargetKind) -> io::Result<OwnedFd> {
     match open_in_root(root, dest) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let rel = relative(dest);
-    let parts: Vec<&OsStr> = rel.iter().collect();
-    let mut cur = open_in_root(root, Path::new("/"))?;
-    let mut walked = PathBuf::from("/");
-    for (i, name) in parts.iter().enumerate() {
-        walked.push(name);
-        let last = i + 1 == parts.len();
-        match open_in_root(root, &walked) {
-            Ok(fd) => {
-                cur = fd;
-                continue;
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(e),
+    let mut remaining: std::collections::VecDeque<std::ffi::OsString> =
+        relative(dest).iter().map(|c| c.to_os_string()).collect();
+    let mut cur = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(name) = remaining.pop_front() {
+        if name == ".." {
+            cur.pop();
+            continue;
         }
-        // `cur` is an O_PATH fd; mkdirat/openat need a real directory fd for the parent.
-        let parent = openat2(cur.as_fd(), ".", how(OFlag::O_DIRECTORY | OFlag::O_RDONLY))?;
-        if last && kind == TargetKind::File {
-            let created = nix::fcntl::openat(
-                parent.as_fd(),
-                *name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o644),
-            );
-            match created {
-                Ok(_) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            match mkdirat(parent.as_fd(), *name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
+        if name == "." || name.is_empty() {
+            continue;
         }
-        cur = open_in_root(root, &walked)?;
+        let parent = openat2(
+            open_in_root(root, &cur)?.as_fd(),
+            ".",
+            how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+        )?;
+        match nix::sys::stat::fstatat(
+            parent.as_fd(),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                links += 1;
+                if links > 40 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = nix::fcntl::readlinkat(parent.as_fd(), name.as_os_str())?;
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    cur = PathBuf::from("/");
+                }
+                for c in target.iter().rev() {
+                    if c != "/" {
+                        remaining.push_front(c.to_os_string());
+                    }
+                }
+            }
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => cur.push(&name),
+            Ok(_) if remaining.is_empty() => cur.push(&name),
+            Ok(_) => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            Err(Errno::ENOENT) => {
+                if remaining.is_empty() && kind == TargetKind::File {
+                    let created = nix::fcntl::openat(
+                        parent.as_fd(),
+                        name.as_os_str(),
+                        OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_WRONLY
+                            | OFlag::O_CLOEXEC
+                            | OFlag::O_NOFOLLOW,
+                        Mode::from_bits_truncate(0o644),
+                    );
+                    match created {
+                        Ok(_) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                } else {
+                    match mkdirat(
+                        parent.as_fd(),
+                        name.as_os_str(),
+                        Mode::from_bits_truncate(0o755),
+                    ) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                cur.push(&name);
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(cur)
+    open_in_root(root, &cur)
 }
 
 /// The path through which the kernel reaches exactly the file behind `fd`.
