@@ -1,9 +1,12 @@
-//! OCI `linux.seccomp` -> a validated libseccomp filter.
+//! OCI `linux.seccomp` -> a validated filter and its BPF program.
 //!
-//! [`compile`] does all the checking up front (in the runtime's parent process) and keeps the
-//! result as plain data: resolved syscall numbers, actions and argument comparisons. [`Filter::load`]
-//! replays that data into a fresh libseccomp context in the container's init and loads it, so a
-//! `Filter` is `Send + Sync + Clone` and nothing at load time can fail on the profile itself.
+//! [`compile`] does all the work up front (in the runtime's parent process): it checks the spec,
+//! builds a libseccomp context, has libseccomp generate the BPF program and works out the
+//! seccomp(2) flags. The `Filter` keeps the program and flags, plus the rules as plain data
+//! (resolved syscall numbers, actions and argument comparisons) for [`Filter::export_pfc`].
+//! [`Filter::load`] in the container's init is then a single seccomp(2) call through
+//! `hull_sys::seccomp`, without libseccomp or allocation, so a `Filter` is
+//! `Send + Sync + Clone` and nothing at load time can fail on the profile itself.
 //!
 //! Semantics, chosen to match runc where it matters for existing profiles:
 //! - a syscall name libseccomp knows on none of the filter's architectures is an error; a name
@@ -29,9 +32,10 @@ use oci_spec::runtime::{
     Arch as OciArch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
+use hull_sys::seccomp::SockFilter;
 use libseccomp::error::SeccompError;
 
-use crate::Error;
+use crate::{program, Error};
 
 const EPERM: u32 = 1;
 /// Arguments a syscall has (`seccomp_data.args`).
@@ -47,6 +51,10 @@ pub struct Filter {
     flags: Vec<LinuxSeccompFilterFlag>,
     pub(crate) rules: Vec<Rule>,
     uses_notify: bool,
+    /// The BPF program libseccomp generated for the above, which `load` installs.
+    pub(crate) program: Vec<SockFilter>,
+    /// `SECCOMP_FILTER_FLAG_*` bits for seccomp(2).
+    pub(crate) kernel_flags: u32,
 }
 
 /// One libseccomp rule.
@@ -141,16 +149,21 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, Error> {
         });
     }
 
-    let filter = Filter {
+    let flags = spec.flags().clone().unwrap_or_default();
+    let kernel_flags = program::kernel_flags(&flags, uses_notify)?;
+    let mut filter = Filter {
         default_action,
         arches,
-        flags: spec.flags().clone().unwrap_or_default(),
+        flags,
         rules,
         uses_notify,
+        program: Vec::new(),
+        kernel_flags,
     };
-    // Build the libseccomp context once so that whatever libseccomp refuses (a flag the kernel
-    // lacks, a rule it cannot express) is reported now, not in the container's init.
-    filter.context()?;
+    // Whatever libseccomp refuses (a flag the kernel lacks, a rule it cannot express) is
+    // reported now, and the program is generated once here rather than in each container's init.
+    let ctx = filter.context()?;
+    filter.program = program::from_bytes(&export(&ctx, |ctx, file| ctx.export_bpf(file))?)?;
     Ok(filter)
 }
 
@@ -161,57 +174,30 @@ impl Filter {
     }
 
     /// Load the filter into the calling thread (and, with SECCOMP_FILTER_FLAG_TSYNC, into all
-    /// threads of its process) with libseccomp's `seccomp_load`, honouring the spec's flags.
+    /// threads of its process), honouring the spec's flags.
     ///
-    /// The caller must have set no_new_privs or hold CAP_SYS_ADMIN. Returns the user-notification
-    /// fd when [`Filter::uses_notify`].
+    /// One seccomp(2) call that installs the program [`compile`] generated: no libseccomp, no
+    /// allocation. It does not set no_new_privs: the caller must have set it or hold
+    /// CAP_SYS_ADMIN (else the kernel refuses with EACCES). Returns the user-notification fd
+    /// (close-on-exec) when [`Filter::uses_notify`].
     pub fn load(&self) -> Result<Option<OwnedFd>, Error> {
-        let ctx = self.context()?;
-        ctx.load().map_err(Error::Load)?;
-        if !self.uses_notify {
-            return Ok(None);
-        }
-        let fd = ctx
-            .get_notify_fd()
-            .map_err(|e| Error::NotifyFd(e.to_string()))?;
-        // libseccomp hands the fd over and never closes it itself.
-        hull_sys::fd::take_ownership(fd)
-            .map(Some)
-            .ok_or_else(|| Error::NotifyFd(format!("libseccomp returned fd {fd}")))
+        hull_sys::seccomp::install_filter(&self.program, self.kernel_flags).map_err(Error::Load)
     }
 
-    /// The BPF program libseccomp generates for this filter (what `load` would install).
+    /// The BPF program libseccomp generated for this filter (what `load` installs), as the raw
+    /// `struct sock_filter` array in native byte order.
     pub fn export_bpf(&self) -> Result<Vec<u8>, Error> {
-        self.export(|ctx, file| ctx.export_bpf(file))
+        Ok(self.program.iter().flat_map(|i| i.to_ne_bytes()).collect())
     }
 
     /// libseccomp's human-readable pseudo filter code for this filter, for debugging.
     pub fn export_pfc(&self) -> Result<String, Error> {
-        let text = self.export(|ctx, file| ctx.export_pfc(file))?;
+        let text = export(&self.context()?, |ctx, file| ctx.export_pfc(file))?;
         String::from_utf8(text).map_err(|e| Error::ExportBpf(format!("pseudo code: {e}")))
     }
 
-    /// Runs one of libseccomp's export functions into a memfd and returns what it wrote.
-    fn export(
-        &self,
-        write: impl FnOnce(&ScmpFilterContext, &std::fs::File) -> Result<(), SeccompError>,
-    ) -> Result<Vec<u8>, Error> {
-        use nix::sys::memfd::{memfd_create, MFdFlags};
-
-        let ctx = self.context()?;
-        let fd = memfd_create(c"hull-seccomp-export", MFdFlags::MFD_CLOEXEC)
-            .map_err(|e| Error::ExportBpf(format!("memfd_create: {e}")))?;
-        let mut file = std::fs::File::from(fd);
-        write(&ctx, &file).map_err(|e| Error::ExportBpf(e.to_string()))?;
-        let mut out = Vec::new();
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_end(&mut out))
-            .map_err(|e| Error::ExportBpf(format!("reading back: {e}")))?;
-        Ok(out)
-    }
-
     /// A libseccomp context holding this filter.
-    fn context(&self) -> Result<ScmpFilterContext, Error> {
+    pub(crate) fn context(&self) -> Result<ScmpFilterContext, Error> {
         let mut ctx = ScmpFilterContext::new(self.default_action).map_err(Error::CreateContext)?;
         ctx.set_ctl_nnp(false)
             .map_err(|source| Error::SetAttribute {
@@ -251,6 +237,24 @@ impl Filter {
         }
         Ok(ctx)
     }
+}
+
+/// Runs one of libseccomp's export functions on `ctx` into a memfd and returns what it wrote.
+pub(crate) fn export(
+    ctx: &ScmpFilterContext,
+    write: impl FnOnce(&ScmpFilterContext, &std::fs::File) -> Result<(), SeccompError>,
+) -> Result<Vec<u8>, Error> {
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+
+    let fd = memfd_create(c"hull-seccomp-export", MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| Error::ExportBpf(format!("memfd_create: {e}")))?;
+    let mut file = std::fs::File::from(fd);
+    write(ctx, &file).map_err(|e| Error::ExportBpf(e.to_string()))?;
+    let mut out = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut out))
+        .map_err(|e| Error::ExportBpf(format!("reading back: {e}")))?;
+    Ok(out)
 }
 
 /// What has been added for one syscall name, to find conflicting rules.

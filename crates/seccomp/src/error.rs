@@ -139,13 +139,24 @@ pub enum Error {
         source: SeccompError,
     },
 
-    /// seccomp(2) refused the filter.
-    #[error("loading the seccomp filter: {0}")]
-    Load(#[source] SeccompError),
+    /// SECCOMP_FILTER_FLAG_TSYNC with SCMP_ACT_NOTIFY on a kernel without
+    /// SECCOMP_FILTER_FLAG_TSYNC_ESRCH (before Linux 5.7), which refuses the combination.
+    #[error(
+        "{field}: SECCOMP_FILTER_FLAG_TSYNC with SCMP_ACT_NOTIFY needs \
+         SECCOMP_FILTER_FLAG_TSYNC_ESRCH (Linux 5.7), which the kernel lacks"
+    )]
+    TsyncWithNotify { field: String },
 
-    /// The filter was loaded but libseccomp returned no user-notification fd.
-    #[error("getting the seccomp notify fd: {0}")]
-    NotifyFd(String),
+    /// The generated BPF program is longer than the kernel accepts (BPF_MAXINSNS).
+    #[error(
+        "the seccomp BPF program has {instructions} instructions, the kernel takes at most {max}"
+    )]
+    ProgramTooLong { instructions: usize, max: usize },
+
+    /// seccomp(2) refused the filter (EACCES: neither no_new_privs nor CAP_SYS_ADMIN; ESRCH or
+    /// a thread id: SECCOMP_FILTER_FLAG_TSYNC could not synchronize a thread).
+    #[error("loading the seccomp filter: {0}")]
+    Load(#[source] std::io::Error),
 
     /// Exporting the BPF program failed.
     #[error("exporting the seccomp BPF program: {0}")]

@@ -1,8 +1,8 @@
-//! Seccomp for hull: the OCI `linux.seccomp` section compiled to a libseccomp filter, hull's
-//! default profile, and Docker-format profiles resolved into OCI ones.
+//! Seccomp for hull: the OCI `linux.seccomp` section compiled to a BPF program with libseccomp,
+//! hull's default profile, and Docker-format profiles resolved into OCI ones.
 //!
-//! The runtime calls [`compile`] in its parent process (all validation happens there) and
-//! [`Filter::load`] in the container's init. hulld builds `linux.seccomp` with
+//! The runtime calls [`compile`] in its parent process (all validation and the BPF generation
+//! happen there) and [`Filter::load`], one seccomp(2) call, in the container's init. hulld builds `linux.seccomp` with
 //! [`default_profile`] or, for `--security-opt seccomp=profile.json`, [`from_docker_json`].
 
 #![forbid(unsafe_code)]
@@ -11,6 +11,7 @@ mod arch;
 mod compile;
 mod docker;
 mod error;
+mod program;
 #[cfg(test)]
 mod tests;
 

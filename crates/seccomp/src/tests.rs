@@ -174,6 +174,85 @@ fn default_profile_compiles_fast_and_exports_bpf() {
 }
 
 #[test]
+fn compiled_filter_holds_the_program_libseccomp_generates() {
+    // `load` installs `Filter::program` without libseccomp: it must be exactly what libseccomp
+    // generates for the filter's rules (what `seccomp_load` would have installed).
+    for json in [
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    ] {
+        check_program(&compile(&oci(json)).unwrap());
+    }
+    let profile = default_profile(&caps(&DOCKER_CAPS), Arch::native()).unwrap();
+    let filter = compile(&profile).unwrap();
+    check_program(&filter);
+    println!(
+        "default profile BPF program: {} instructions",
+        filter.program.len()
+    );
+}
+
+fn check_program(filter: &crate::Filter) {
+    let ctx = filter.context().unwrap();
+    let fresh = crate::compile::export(&ctx, |ctx, file| ctx.export_bpf(file)).unwrap();
+    let held = filter.export_bpf().unwrap();
+    assert!(!held.is_empty());
+    assert_eq!(held.len(), filter.program.len() * 8);
+    assert_eq!(held, fresh, "Filter holds the program libseccomp generates");
+}
+
+#[test]
+fn kernel_flags_follow_the_spec_and_notify() {
+    use hull_sys::seccomp::{
+        filter_flags_supported, FILTER_FLAG_LOG, FILTER_FLAG_NEW_LISTENER, FILTER_FLAG_SPEC_ALLOW,
+        FILTER_FLAG_TSYNC, FILTER_FLAG_TSYNC_ESRCH,
+    };
+
+    let plain = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)).unwrap();
+    assert_eq!(plain.kernel_flags, 0);
+    let log = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#))
+    .unwrap();
+    assert_eq!(log.kernel_flags, FILTER_FLAG_LOG | FILTER_FLAG_SPEC_ALLOW);
+    let notify = compile(&oci(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    ))
+    .unwrap();
+    assert_eq!(notify.kernel_flags, FILTER_FLAG_NEW_LISTENER);
+
+    // TSYNC comes with TSYNC_ESRCH where the kernel has it; with NOTIFY the kernel requires it.
+    let esrch = if filter_flags_supported(FILTER_FLAG_TSYNC | FILTER_FLAG_TSYNC_ESRCH) {
+        FILTER_FLAG_TSYNC_ESRCH
+    } else {
+        0
+    };
+    let tsync = compile(&oci(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}"#,
+    ))
+    .unwrap();
+    assert_eq!(tsync.kernel_flags, FILTER_FLAG_TSYNC | esrch);
+    let tsync_notify = compile(&oci(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC"],
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    ));
+    match tsync_notify {
+        Ok(filter) => {
+            assert_eq!(
+                filter.kernel_flags,
+                FILTER_FLAG_TSYNC | FILTER_FLAG_TSYNC_ESRCH | FILTER_FLAG_NEW_LISTENER
+            );
+            assert!(filter_flags_supported(filter.kernel_flags));
+        }
+        // libseccomp refuses the combination itself on kernels without TSYNC_ESRCH.
+        Err(err) => assert_eq!(esrch, 0, "{err}"),
+    }
+}
+
+#[test]
 fn default_profile_resolves_and_compiles_for_every_arch() {
     for arch in Arch::ALL {
         let profile = default_profile(&caps(&DOCKER_CAPS), arch).unwrap();
@@ -737,4 +816,33 @@ fn filter_can_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync_clone::<crate::Filter>();
     send_sync::<Error>();
+}
+
+#[test]
+fn exported_program_bytes_are_checked() {
+    use crate::program::from_bytes;
+
+    let ret_allow = 0x0006u16
+        .to_ne_bytes()
+        .into_iter()
+        .chain([0, 0])
+        .chain(0x7fff_0000u32.to_ne_bytes())
+        .collect::<Vec<u8>>();
+    assert_eq!(from_bytes(&ret_allow).unwrap().len(), 1);
+    for bad in [&[][..], &ret_allow[..7], &[0u8; 12][..]] {
+        let err = from_bytes(bad).unwrap_err();
+        assert!(matches!(err, Error::ExportBpf(_)), "{err:?}");
+    }
+    let err = from_bytes(&ret_allow.repeat(4097)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ProgramTooLong {
+                instructions: 4097,
+                max: 4096
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(from_bytes(&ret_allow.repeat(4096)).unwrap().len(), 4096);
 }

@@ -9,4 +9,5 @@ pub mod bpf;
 pub mod fd;
 pub mod pidfd;
 pub mod process;
+pub mod seccomp;
 pub mod tty;
