@@ -58,7 +58,7 @@ struct CreateArgs {
     /// Use MS_MOVE + chroot instead of pivot_root (only for a rootfs on ramfs).
     #[arg(long = "no-pivot")]
     no_pivot: bool,
-    /// Accepted for runc compatibility (hull never shares the session keyring).
+    /// Keep the runtime's session keyring (by default the container gets a new one).
     #[arg(long = "no-new-keyring")]
     no_new_keyring: bool,
     /// Pass this many extra fds (from 3) into the container.
@@ -245,6 +245,7 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
     }
 }

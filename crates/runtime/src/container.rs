@@ -33,6 +33,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
+    /// Keep the runtime's session keyring instead of giving the container a new one.
+    pub no_new_keyring: bool,
     pub preserve_fds: u32,
 }
 
@@ -204,6 +206,7 @@ impl Runtime {
             start_listener: Some(&listener),
             preserve_fds: o.preserve_fds,
             no_pivot: o.no_pivot,
+            new_keyring: !o.no_new_keyring,
             has_runtime_hooks,
         };
         crate::caps::prime();
@@ -580,6 +583,7 @@ impl Runtime {
             start_listener: None,
             preserve_fds: o.preserve_fds,
             no_pivot: false,
+            new_keyring: false,
             has_runtime_hooks: false,
         };
         crate::caps::prime();

@@ -44,6 +44,8 @@ pub struct ChildArgs<'a> {
     pub start_listener: Option<&'a UnixListener>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
+    /// Give the container a new session keyring (runc's default; --no-new-keyring turns it off).
+    pub new_keyring: bool,
     pub has_runtime_hooks: bool,
 }
 
@@ -121,6 +123,10 @@ fn before<E: std::fmt::Display>(e: E) -> Failure {
 
 fn init_create(a: &ChildArgs<'_>, chan: &mut Channel) -> Result<(), Failure> {
     nix::unistd::setsid().map_err(|e| before(format!("setsid: {e}")))?;
+    if a.new_keyring {
+        hull_sys::process::join_new_session_keyring()
+            .map_err(|e| before(format!("creating the container's session keyring: {e}")))?;
+    }
     let mut cgroup_ready = false;
     let mut wait_cgroup = |chan: &mut Channel| -> Result<(), String> {
         if cgroup_ready {

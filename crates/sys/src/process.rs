@@ -114,3 +114,23 @@ pub fn reset_signals() {
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
+
+/// Gives the calling process a new, anonymous session keyring (keyctl
+/// KEYCTL_JOIN_SESSION_KEYRING with a NULL name), so that a container does not share the
+/// runtime's session keyring and the keys in it.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks the kernel for a new anonymous keyring; no memory is passed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if rc >= 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
