@@ -183,8 +183,7 @@ impl Runtime {
             pids: vec![],
             armed: true,
         };
-        let listener = UnixListener::bind(dir.join("start.sock"))
-            .map_err(io_err("binding the start socket"))?;
+        let listener = bind_start_socket(&dir).map_err(io_err("binding the start socket"))?;
         let hooks = spec.hooks().clone().unwrap_or_default();
         let has_runtime_hooks = hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
             || hooks
@@ -221,12 +220,21 @@ impl Runtime {
         };
         guard.pids.push(stage1.as_raw());
         drop(listener);
-        // The init is moved into its cgroup when its pid is known, while it sets up its rootfs:
-        // a cgroup v1 attach waits for an RCU grace period (~10 ms), which this overlaps.
         guard.manager = Some(manager);
         parent
             .send(&Msg::Go)
             .map_err(io_err("releasing the container process"))?;
+        // Limits (device rules included) are complete before the init joins the cgroup: a
+        // half-written device list would refuse the init's mknod. The init is moved in when
+        // its pid is known, while it sets up its rootfs: a cgroup v1 attach waits for an RCU
+        // grace period (~10 ms), which this overlaps.
+        let manager = guard.manager.as_ref().expect("just set");
+        if let Some(r) = crate::devices::effective_resources(linux) {
+            manager.set(&r).map_err(|source| Error::Cgroup {
+                id: id.into(),
+                source,
+            })?;
+        }
 
         let mut rec = Record {
             id: id.into(),
@@ -262,12 +270,6 @@ impl Runtime {
                         id: id.into(),
                         source,
                     })?;
-                    if let Some(r) = crate::devices::effective_resources(linux) {
-                        manager.set(&r).map_err(|source| Error::Cgroup {
-                            id: id.into(),
-                            source,
-                        })?;
-                    }
                     parent.send(&Msg::CgroupDone).map_err(io_err("sync"))?;
                     reap(stage1);
                 }
@@ -349,7 +351,7 @@ impl Runtime {
         let id = rec.id.as_str();
         let dir = self.state.dir(id)?;
         let sock = dir.join("start.sock");
-        let mut conn = UnixStream::connect(&sock).map_err(|source| Error::Io {
+        let mut conn = connect_start_socket(&dir).map_err(|source| Error::Io {
             id: id.into(),
             step: "connecting to the container's start socket",
             source,
@@ -798,6 +800,19 @@ fn send_seccomp_fd(
     });
     let sock = UnixStream::connect(path)?;
     send_one_fd(sock.as_raw_fd(), fd.as_raw_fd(), &v.to_string())
+}
+
+/// The start socket lives in the container's state dir. Its path can exceed the 108 bytes a
+/// socket address holds (dockerd's state dirs are deep, ids are 64 characters), so it is
+/// reached through a short /proc/self/fd path of an fd of the dir.
+fn bind_start_socket(dir: &Path) -> std::io::Result<UnixListener> {
+    let d = std::fs::File::open(dir)?;
+    UnixListener::bind(format!("/proc/self/fd/{}/start.sock", d.as_raw_fd()))
+}
+
+fn connect_start_socket(dir: &Path) -> std::io::Result<UnixStream> {
+    let d = std::fs::File::open(dir)?;
+    UnixStream::connect(format!("/proc/self/fd/{}/start.sock", d.as_raw_fd()))
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> std::io::Result<()> {
