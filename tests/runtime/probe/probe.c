@@ -3,7 +3,8 @@
  *
  * Each subcommand makes one system call (or a small loop of them) and prints
  * one stable result line, "<name>: ok" or "<name>: errno=N (ENAME)", so the
- * Rust tests can assert on what the kernel allowed inside the container.
+ * Rust tests can assert on what the kernel allowed inside the container
+ * ("readlink: ok TARGET" adds the link's target).
  * Exit status: 0 when the call succeeded, 1 when it failed, 2 on bad usage.
  */
 #define _GNU_SOURCE
@@ -143,7 +144,8 @@ static int forkbomb(int n)
 static int usage(void)
 {
 	fprintf(stderr, "usage: probe keyctl | mkdir P | unshare-user | socket-vsock | mknod P |"
-			" raw-socket | touch P | write P DATA | alloc MB | forkbomb N | fds\n");
+			" raw-socket | touch P | write P DATA | alloc MB | forkbomb N | fds |"
+			" readlink P | open P | open-path P\n");
 	return 2;
 }
 
@@ -173,6 +175,21 @@ int main(int argc, char **argv)
 			return report("write", -1);
 		return report("write", write(fd, argv[3], strlen(argv[3])));
 	}
+	if (!strcmp(c, "readlink") && a) {
+		char t[PATH_MAX];
+		ssize_t l = readlink(a, t, sizeof(t) - 1);
+		if (l >= 0) {
+			t[l] = 0;
+			printf("readlink: ok %s\n", t);
+			fflush(stdout);
+			return 0;
+		}
+		return report("readlink", -1);
+	}
+	if (!strcmp(c, "open") && a)
+		return report("open", open(a, O_RDONLY | O_CLOEXEC));
+	if (!strcmp(c, "open-path") && a)
+		return report("open-path", open(a, O_PATH | O_CLOEXEC));
 	if (!strcmp(c, "alloc") && a)
 		return alloc(atol(a));
 	if (!strcmp(c, "forkbomb") && a)

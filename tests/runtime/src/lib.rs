@@ -15,6 +15,7 @@ pub mod cmd;
 pub mod console;
 pub mod fixture;
 pub mod host;
+pub mod seccomp_agent;
 pub mod spec;
 
 pub use case::Case;
