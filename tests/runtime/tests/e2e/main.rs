@@ -14,12 +14,18 @@
 //! - process: `domainname` (runc supports it from 1.2);
 //! - rlimits: a limit above the caller's hard limit is refused, naming the rlimit;
 //! - bad input: uidMappings without a user namespace and unknown seccomp syscall names are
-//!   refused (runc accepts both), and errors name the offending field.
+//!   refused (runc accepts both), and errors name the offending field;
+//! - env: `process.env` without PATH still finds the program on a default PATH (runc 1.1 fails);
+//! - features: the time namespace is listed (runc supports it from 1.2).
 
 mod bad_input;
 mod basic;
 mod caps;
 mod cgroups;
+mod cli;
+mod env;
+mod exe_protection;
+mod exec_errors;
 mod fds;
 mod hooks;
 mod lifecycle;
@@ -27,6 +33,9 @@ mod mounts;
 mod namespaces;
 mod process;
 mod rlimits;
+mod rootfs_cwd;
+mod seccomp_notify;
 mod security;
 mod terminal;
 mod userns;
+mod userns_exec;
