@@ -333,7 +333,7 @@ fn run(cli: Cli) -> Result<i32> {
                     println!(
                         "{:<20} {:<8} {:<10} {:<40} {}",
                         r["id"].as_str().unwrap_or_default(),
-                        r["pid"],
+                        r["pid"].to_string(),
                         r["status"].as_str().unwrap_or_default(),
                         r["bundle"].as_str().unwrap_or_default(),
                         r["created"].as_str().unwrap_or_default()

@@ -274,7 +274,8 @@ impl Runtime {
                     reap(stage1);
                 }
                 Msg::RunCreateRuntimeHooks => {
-                    let st = oci_state(&rec, Status::Creating, &spec);
+                    // runtime-tools (the OCI conformance suite) expects "created" here.
+                    let st = oci_state(&rec, Status::Created, &spec);
                     let res =
                         hooks::run_all("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &st)
                             .and_then(|_| {
@@ -380,8 +381,8 @@ impl Runtime {
         rec.started = true;
         self.state.save(rec)?;
         if let Some(h) = rec.hooks.as_ref().and_then(|h| h.poststart().clone()) {
-            if let Err(e) = hooks::run_all("poststart", &h, &st) {
-                tracing::warn!(container = id, "{e}");
+            for e in hooks::run_each("poststart", &h, &st) {
+                eprintln!("hull-runtime: warning: container {id:?}: {e}");
             }
         }
         Ok(())
@@ -472,8 +473,8 @@ impl Runtime {
         if let Some(h) = rec.hooks.as_ref().and_then(|h| h.poststop().clone()) {
             let st = serde_json::to_vec(&self.oci_state_value(&rec, Status::Stopped))
                 .unwrap_or_default();
-            if let Err(e) = hooks::run_all("poststop", &h, &st) {
-                tracing::warn!(container = id, "{e}");
+            for e in hooks::run_each("poststop", &h, &st) {
+                eprintln!("hull-runtime: warning: container {id:?}: {e}");
             }
         }
         self.state.remove(id)?;

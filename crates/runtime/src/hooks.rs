@@ -40,6 +40,16 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<
     Ok(())
 }
 
+/// Runs every hook even when some fail (poststart, poststop: the spec says a failure is a
+/// warning and the lifecycle goes on). Returns the failures.
+pub fn run_each(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Vec<HookError> {
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, h)| run_one(kind, index, h, state_json).err())
+        .collect()
+}
+
 fn run_one(kind: &'static str, index: usize, h: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = h.path().display().to_string();
     let mut cmd = Command::new(h.path());

@@ -132,6 +132,8 @@ pub fn drop_privileges(
     if let Some(c) = p.capabilities() {
         caps::drop_bounding(c)?;
     }
+    // Check the cwd before any filter is loaded: a profile may deny getcwd.
+    enter_cwd(p.cwd())?;
     let notify = match early_seccomp {
         Some(f) => f.load().map_err(|e| ProcessError::Seccomp(e.to_string()))?,
         None => None,
@@ -168,7 +170,11 @@ pub fn drop_privileges(
     if let Some(mask) = user.umask() {
         umask(Mode::from_bits_truncate(mask));
     }
-    enter_cwd(p.cwd())?;
+    // Enter it again as the user, so that a cwd the user may not search is refused, as runc does.
+    chdir(p.cwd()).map_err(|source| ProcessError::Cwd {
+        path: p.cwd().into(),
+        source,
+    })?;
     Ok(notify)
 }
 

@@ -108,10 +108,11 @@ pub fn setup(
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     // Never let the container's mounts propagate back to the host: "/" is at most a slave here;
     // the spec's shared propagation is applied to the new root after pivot_root.
-    let first = if prop.contains(MsFlags::MS_SHARED) {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    // (unbindable would also forbid the rootfs bind below; it is applied after pivot_root.)
+    let first = if prop.contains(MsFlags::MS_PRIVATE) {
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC
     } else {
-        prop | MsFlags::MS_REC
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
     };
     mount(None::<&str>, "/", None::<&str>, first, None::<&str>).map_err(|source| {
         RootfsError::RootPropagation {

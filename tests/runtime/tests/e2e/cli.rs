@@ -111,7 +111,6 @@ fn list_shows_id_and_status() {
 }
 
 #[test]
-#[ignore = "hull bug: `list` pads no PID column, so STATUS, BUNDLE and CREATED sit off their headers"]
 fn list_table_columns_line_up() {
     require_root!();
     let c = Case::new("list-align", &["sleep", "300"]);
