@@ -1,0 +1,13 @@
+//! hull's image store.
+//!
+//! - [`digest`]: content digests (`sha256:<hex>`), parsed and checked.
+//! - [`store`]: the content store: blobs under `blobs/sha256/<hex>`, written to an ingest area
+//!   and committed only when their digest matches.
+
+#![forbid(unsafe_code)]
+
+pub mod digest;
+pub mod store;
+
+pub use digest::Digest;
+pub use store::{BlobWriter, ContentStore, StoreError};
