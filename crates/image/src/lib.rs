@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod digest;
+pub mod reference;
 pub mod store;
 
 pub use digest::Digest;
+pub use reference::Reference;
 pub use store::{BlobWriter, ContentStore, StoreError};
