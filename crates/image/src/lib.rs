@@ -7,9 +7,11 @@
 #![forbid(unsafe_code)]
 
 pub mod digest;
+pub mod images;
 pub mod reference;
 pub mod store;
 
 pub use digest::Digest;
+pub use images::{ImageError, ImageRecord, ImageStore};
 pub use reference::Reference;
 pub use store::{BlobWriter, ContentStore, StoreError};

@@ -1,0 +1,14 @@
+//! archive subcommands (placeholder until that work lands).
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Placeholder.
+    #[command(name = "archive-placeholder", hide = true)]
+    Placeholder,
+}
+
+pub fn run(_cmd: Cmd, _ctx: &crate::Ctx) -> anyhow::Result<()> {
+    anyhow::bail!("not implemented yet")
+}

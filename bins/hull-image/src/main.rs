@@ -1,0 +1,61 @@
+//! hull-image: hull's image store from the command line.
+//!
+//! Each group of subcommands lives in its own module: archives and names (`archive_cmd`),
+//! registries (`registry_cmd`), layers and snapshots (`snapshot_cmd`).
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod archive_cmd;
+mod registry_cmd;
+mod snapshot_cmd;
+
+/// What every subcommand gets.
+pub struct Ctx {
+    pub store: hull_image::ImageStore,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "hull-image", version, about = "hull's image store")]
+struct Cli {
+    /// Root of the image store.
+    #[arg(long, global = true, default_value = "/var/lib/hull/image")]
+    root: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    #[command(flatten)]
+    Archive(archive_cmd::Cmd),
+    #[command(flatten)]
+    Registry(registry_cmd::Cmd),
+    #[command(flatten)]
+    Snapshot(snapshot_cmd::Cmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = hull_image::ImageStore::open(&cli.root)
+        .map_err(anyhow::Error::from)
+        .and_then(|store| {
+            let ctx = Ctx { store };
+            match cli.cmd {
+                Cmd::Archive(c) => archive_cmd::run(c, &ctx),
+                Cmd::Registry(c) => registry_cmd::run(c, &ctx),
+                Cmd::Snapshot(c) => snapshot_cmd::run(c, &ctx),
+            }
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hull-image: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
