@@ -3,13 +3,23 @@
 //! - [`digest`]: content digests (`sha256:<hex>`), parsed and checked.
 //! - [`store`]: the content store: blobs under `blobs/sha256/<hex>`, written to an ingest area
 //!   and committed only when their digest matches.
+//! - [`images`]: image records and names ([`index`] persists them), [`remove`] (rmi, gc),
+//!   [`inspect`] (inspect and history data).
+//! - [`archive`]: `docker save` and OCI archives in and out, rootfs import; [`progress`].
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod digest;
 pub mod images;
+pub mod index;
+pub mod inspect;
+pub mod media;
+pub mod progress;
 pub mod reference;
+pub mod remove;
 pub mod store;
+pub mod time;
 
 pub use digest::Digest;
 pub use images::{ImageError, ImageRecord, ImageStore};
