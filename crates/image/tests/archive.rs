@@ -118,6 +118,28 @@ fn oci_layout_archive_keeps_its_manifest_digest() {
 }
 
 #[test]
+fn oci_manifest_survives_save_and_load() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let img = TestImage::new("x", vec![layer(4, 1000, gzip)]);
+    let rec = load_bytes(
+        &s,
+        t.path(),
+        &oci_archive(&img, Some("reg.example/x:1"), None),
+    )
+    .unwrap()
+    .remove(0);
+    let mut out = Vec::new();
+    archive::save(&s, &["reg.example/x:1"], &mut out).unwrap();
+    let t2 = tempfile::tempdir().unwrap();
+    let s2 = store(t2.path());
+    let back = load_bytes(&s2, t2.path(), &out).unwrap().remove(0);
+    assert_eq!((back.id, back.manifest), (rec.id, rec.manifest.clone()));
+    let m = s2.content.read(&rec.manifest).unwrap();
+    assert!(String::from_utf8_lossy(&m).contains("made by the test"));
+}
+
+#[test]
 fn save_then_load_keeps_the_image_id_and_tags() {
     let t = tempfile::tempdir().unwrap();
     let s = store(t.path());

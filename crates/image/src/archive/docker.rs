@@ -77,10 +77,14 @@ pub fn read(
             Some(Ok(b)) => serde_json::from_slice(&b).unwrap_or_default(),
             _ => BTreeMap::new(),
         };
+    let originals = original_manifests(tar);
     let mut regs = Vec::new();
     for e in entries {
-        let tags = e.repo_tags.clone().unwrap_or_default();
-        let image = tags.first().cloned().unwrap_or_else(|| e.config.clone());
+        let image = e
+            .repo_tags
+            .as_ref()
+            .and_then(|t| t.first().cloned())
+            .unwrap_or_else(|| e.config.clone());
         let cbytes = read_small(tar, &e.config, &image, "manifest.json")?;
         let config_digest = Digest::of(&cbytes);
         if let Some(named) = digest_in_path(&e.config) {
@@ -142,6 +146,25 @@ pub fn read(
             }));
         }
         put_small(staging, &cbytes, Some(&config_digest), &image, &e.config)?;
+        let blobs: Vec<&serde_json::Value> = descs.iter().map(|d| &d["digest"]).collect();
+        let original = originals.iter().find(|(_, v)| {
+            v.pointer("/config/digest").and_then(|d| d.as_str()) == Some(&config_digest.to_string())
+                && v["layers"]
+                    .as_array()
+                    .map(|l| l.iter().map(|x| &x["digest"]).collect::<Vec<_>>())
+                    .as_ref()
+                    == Some(&blobs)
+        });
+        if let Some((bytes, _)) = original {
+            // docker 25+: keep docker's own manifest (and so its digest)
+            let manifest = put_small(staging, bytes, None, &image, "manifest")?;
+            regs.push(Registration {
+                manifest,
+                index: None,
+                names: names_of(&e, &image, &repositories)?,
+            });
+            continue;
+        }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": media::OCI_MANIFEST,
@@ -154,34 +177,77 @@ pub fn read(
         });
         let mbytes = serde_json::to_vec(&manifest).expect("manifest serialises");
         let manifest = put_small(staging, &mbytes, None, &image, "manifest")?;
-        let mut names = Vec::new();
-        let mut tag_list = tags;
-        if tag_list.is_empty() {
-            let top = e
-                .layers
-                .last()
-                .and_then(|l| l.split('/').next())
-                .unwrap_or("");
-            for (repo, ts) in &repositories {
-                for (t, id) in ts {
-                    if id == top {
-                        tag_list.push(format!("{repo}:{t}"));
-                    }
-                }
-            }
-        }
-        for t in tag_list {
-            names.push(Reference::parse(&t).map_err(|source| ArchiveError::Name {
-                image: image.clone(),
-                name: t.clone(),
-                source,
-            })?);
-        }
         regs.push(Registration {
             manifest,
             index: None,
-            names,
+            names: names_of(&e, &image, &repositories)?,
         });
     }
     Ok(regs)
+}
+
+/// The image's names: manifest.json's RepoTags, else what `repositories` gives its top layer.
+fn names_of(
+    e: &Entry,
+    image: &str,
+    repositories: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<Vec<Reference>, ArchiveError> {
+    let mut tag_list = e.repo_tags.clone().unwrap_or_default();
+    if tag_list.is_empty() {
+        let top = e
+            .layers
+            .last()
+            .and_then(|l| l.split('/').next())
+            .unwrap_or("");
+        for (repo, ts) in repositories {
+            for (t, id) in ts {
+                if id == top {
+                    tag_list.push(format!("{repo}:{t}"));
+                }
+            }
+        }
+    }
+    tag_list
+        .iter()
+        .map(|t| {
+            Reference::parse(t).map_err(|source| ArchiveError::Name {
+                image: image.to_string(),
+                name: t.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Image manifests that a docker 25+ archive's `index.json` names (bytes checked against
+/// their digests), so a load keeps docker's manifest digests. Anything unreadable is skipped:
+/// manifest.json is what the load follows.
+fn original_manifests(tar: &TarIndex) -> Vec<(Vec<u8>, serde_json::Value)> {
+    let Some(Ok(index)) = tar.read_small("index.json") else {
+        return vec![];
+    };
+    let Ok(index) = serde_json::from_slice::<serde_json::Value>(&index) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().into_iter().flatten() {
+        if !m["mediaType"].as_str().is_some_and(media::is_manifest_type) {
+            continue;
+        }
+        let Some(d) = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else {
+            continue;
+        };
+        let Some(Ok(bytes)) = tar.read_small(&format!("blobs/sha256/{}", d.hex())) else {
+            continue;
+        };
+        if Digest::of(&bytes) != d {
+            continue;
+        }
+        let known = serde_json::from_slice::<oci_spec::image::ImageManifest>(&bytes)
+            .is_ok_and(|m| media::check_manifest(&m).is_ok());
+        if let (true, Ok(v)) = (known, serde_json::from_slice(&bytes)) {
+            out.push((bytes, v));
+        }
+    }
+    out
 }

@@ -140,6 +140,7 @@ pub fn oci_archive(img: &TestImage, name: Option<&str>, layer_type: Option<&str>
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(&config).to_string(), "size": config.len()},
         "layers": layers,
+        "annotations": {"org.opencontainers.image.title": "made by the test"},
     }))
     .unwrap();
     files.insert(blob(&manifest), manifest.clone());

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Time `hull-image load` against `docker load` of one ~200 MB, 5-layer image in
+# `docker save` format (random, incompressible data plus a layer of many small
+# files), in one run, and print the median of each and the ratio docker/hull.
+#
+# Usage: bench/image-load.sh              (as root)
+# Env:
+#   N=5                  loads per tool (each into an empty store)
+#   HULL_IMAGE=PATH      hull-image binary (default: <target>/release/hull-image,
+#                        built here; <target> = CARGO_TARGET_DIR or target)
+#   DOCKERD=/usr/sbin/dockerd DOCKER=/usr/bin/docker (Debian's)
+#   KEEP=1               keep the work directory (archive, logs)
+# dockerd runs privately: in a new network namespace (`unshare -n`), with its own
+# data-root (storage driver overlay2), exec-root, socket and pid file under the
+# work directory; it is stopped by its pid and its mounts are undone on any exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+N=${N:-5}
+DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
+DOCKER=${DOCKER:-/usr/bin/docker}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "image-load: needs root (dockerd)" >&2
+  exit 2
+fi
+for b in "$DOCKERD" "$DOCKER" unshare sha256sum; do
+  command -v "$b" >/dev/null || { echo "image-load: $b not found (scripts/install-deps)" >&2; exit 2; }
+done
+
+if [ -n "${HULL_IMAGE:-}" ]; then
+  hull=$HULL_IMAGE
+else
+  target=${CARGO_TARGET_DIR:-target}
+  case "$target" in /*) ;; *) target=$root/$target ;; esac
+  export PATH=$PATH:/root/.cargo/bin:${HOME:-/root}/.cargo/bin
+  echo "image-load: cargo build --release -p hull-image-cli" >&2
+  (cd "$root" && cargo build --quiet --release -p hull-image-cli)
+  hull=$target/release/hull-image
+fi
+
+work=$(mktemp -d /tmp/hull-bench-image.XXXXXX)
+dockerd_pid=
+cleanup() {
+  set +e
+  if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
+    kill -TERM "$dockerd_pid"
+    for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$dockerd_pid" 2>/dev/null && kill -KILL "$dockerd_pid"
+    wait "$dockerd_pid" 2>/dev/null
+  fi
+  # containerd started by our dockerd, if it outlived it (its pid file is ours)
+  local cpid
+  cpid=$(cat "$work/exec/containerd/containerd.pid" 2>/dev/null)
+  if [ -n "$cpid" ] && grep -qs "$work" "/proc/$cpid/cmdline"; then kill -KILL "$cpid"; fi
+  grep " $work" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "image-load: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# --- the image: 5 layers, ~200 MB, docker save (classic) layout
+echo "image-load: making the image" >&2
+img=$work/img
+mkdir -p "$img"
+diff_ids=() layers=()
+mklayer() { # dir -> layer.tar in $img/<sha>/
+  local dir=$1 sha
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf "$work/layer.tar" .
+  sha=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+  mkdir -p "$img/$sha"
+  mv "$work/layer.tar" "$img/$sha/layer.tar"
+  diff_ids+=("\"sha256:$sha\"")
+  layers+=("\"$sha/layer.tar\"")
+  rm -rf "$dir"
+}
+for i in 1 2 3 4; do
+  mb=$((i == 1 ? 70 : 40))
+  mkdir -p "$work/l$i/data$i"
+  head -c $((mb << 20)) /dev/urandom >"$work/l$i/data$i/blob"
+  mklayer "$work/l$i"
+done
+mkdir -p "$work/l5"
+for d in $(seq 0 19); do
+  mkdir -p "$work/l5/small/$d"
+  for f in $(seq 0 249); do head -c $((512 + (f * 37) % 4096)) /dev/urandom >"$work/l5/small/$d/$f"; done
+done
+mklayer "$work/l5"
+case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+ids=$(IFS=,; echo "${diff_ids[*]}")
+printf '{"architecture":"%s","os":"linux","created":"2026-01-01T00:00:00Z","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+  "$arch" "$ids" >"$work/config.json"
+csha=$(sha256sum "$work/config.json" | cut -d' ' -f1)
+mv "$work/config.json" "$img/$csha.json"
+printf '[{"Config":"%s.json","RepoTags":["hull-bench/load:latest"],"Layers":[%s]}]' \
+  "$csha" "$(IFS=,; echo "${layers[*]}")" >"$img/manifest.json"
+archive=$work/image.tar
+tar -C "$img" -cf "$archive" .
+rm -rf "$img"
+size_mb=$(($(stat -c %s "$archive") >> 20))
+echo "image-load: $archive: ${size_mb} MB, 5 layers (4 random, 1 of 5000 small files), id sha256:$csha" >&2
+
+# --- dockerd, private
+mkdir -p "$work/data" "$work/exec"
+echo '{}' >"$work/daemon.json"
+sock=$work/docker.sock
+unshare --net -- "$DOCKERD" --config-file "$work/daemon.json" --data-root "$work/data" \
+  --exec-root "$work/exec" --pidfile "$work/dockerd.pid" --host "unix://$sock" \
+  --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+  --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs >"$work/dockerd.log" 2>&1 &
+dockerd_pid=$!
+docker() { DOCKER_CONFIG=$work/cli "$DOCKER" --host "unix://$sock" "$@"; }
+for _ in $(seq 300); do
+  if [ -S "$sock" ] && docker version >/dev/null 2>&1; then break; fi
+  kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$work/dockerd.log" >&2; exit 1; }
+  sleep 0.2
+done
+docker info --format '{{.Driver}}' | grep -qx overlay2 || { echo "image-load: dockerd is not on overlay2" >&2; exit 1; }
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+: >"$work/hull.t"
+: >"$work/docker.t"
+for r in $(seq "$N"); do
+  # alternate which goes first, so load on the machine hits both alike
+  for tool in $( ((r % 2)) && echo "hull docker" || echo "docker hull"); do
+    sync
+    if [ "$tool" = hull ]; then
+      rm -rf "$work/hull-root"
+      t0=$(now)
+      "$hull" --root "$work/hull-root" load -q -i "$archive"
+      t1=$(now)
+      "$hull" --root "$work/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
+    else
+      docker rmi -f hull-bench/load:latest >/dev/null 2>&1 || true
+      t0=$(now)
+      docker load -q -i "$archive" >/dev/null
+      t1=$(now)
+      docker image inspect --format '{{.Id}}' hull-bench/load:latest | grep -qx "sha256:$csha"
+    fi
+    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}' >>"$work/$tool.t"
+  done
+done
+h=$(median <"$work/hull.t")
+d=$(median <"$work/docker.t")
+echo "image-load: ${size_mb} MB, N=$N; median wall time (s)"
+awk -v h="$h" -v d="$d" 'BEGIN {printf "  hull-image load  %.3f\n  docker load      %.3f\n  docker/hull      %.2fx\n", h, d, d / h}'
