@@ -446,7 +446,9 @@ impl Runtime {
             Err(e) => return Err(e.into()),
         };
         let status = self.status(&rec);
-        if matches!(status, Status::Running | Status::Paused) && !force {
+        // The spec: deleting a container that is not stopped (created included) is an error
+        // without effect; --force kills it first.
+        if status != Status::Stopped && !force {
             return Err(Error::WrongStatus {
                 id: id.into(),
                 status,
