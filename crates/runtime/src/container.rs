@@ -144,7 +144,7 @@ impl Runtime {
         }
         let process = spec.process().as_ref().expect("validated");
         let seccomp = match linux.seccomp() {
-            Some(s) => Some(hull_seccomp::compile(s)?),
+            Some(s) => Some(crate::seccomp_cache::program(&self.state.root, s)?),
             None => None,
         };
         let listener_path = linux
@@ -559,7 +559,7 @@ impl Runtime {
         let spec = spec::load(&rec.bundle)?;
         spec::validate_process(process, &HostLimits::probe(), "process")?;
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(hull_seccomp::compile(s)?),
+            Some(s) => Some(crate::seccomp_cache::program(&self.state.root, s)?),
             None => None,
         };
         if process.terminal().unwrap_or(false) && o.console_socket.is_none() {
