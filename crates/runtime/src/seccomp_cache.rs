@@ -40,3 +40,47 @@ pub fn program(
     }
     Ok(p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> LinuxSeccomp {
+        serde_json::from_str(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
+                "syscalls":[{"names":["keyctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn caches_and_recovers_from_a_bad_cache_file() {
+        let t = tempfile::tempdir().unwrap();
+        let first = program(t.path(), &spec()).unwrap();
+        let files: Vec<_> = std::fs::read_dir(t.path().join(".seccomp"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(files.len(), 1, "one cache file, no temp leftovers");
+        assert_eq!(
+            program(t.path(), &spec()).unwrap(),
+            first,
+            "a hit gives the same program"
+        );
+        std::fs::write(files[0].path(), b"not a program").unwrap();
+        assert_eq!(
+            program(t.path(), &spec()).unwrap(),
+            first,
+            "a bad file is recompiled"
+        );
+        let mut bad = spec();
+        bad.set_syscalls(Some(vec![serde_json::from_str(
+            r#"{"names":["nosuchcall"],"action":"SCMP_ACT_ERRNO"}"#,
+        )
+        .unwrap()]));
+        assert!(
+            program(t.path(), &bad).is_err(),
+            "validation still happens on a miss"
+        );
+    }
+}
