@@ -185,8 +185,8 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             if !quiet {
                 writeln!(
                     w,
-                    "{:<30} {:<15} {:<15} {:<20} {}",
-                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+                    "{:<30} {:<15} {:<15} {:<20} SIZE",
+                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
                 )?;
             }
             for r in store.list()? {
