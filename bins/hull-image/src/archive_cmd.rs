@@ -185,7 +185,7 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             if !quiet {
                 writeln!(
                     w,
-                    "{:<30} {:<15} {:<15} {:<20} SIZE",
+                    "{:<30} {:<15} {:<15} {:<24} SIZE",
                     "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
                 )?;
             }
@@ -206,7 +206,7 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
                 for (repo, tag) in rows {
                     writeln!(
                         w,
-                        "{:<30} {:<15} {:<15} {:<20} {}",
+                        "{:<30} {:<15} {:<15} {:<24} {}",
                         repo,
                         tag,
                         id(&r.id),
@@ -225,7 +225,7 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
         }
         Cmd::History { image, no_trunc } => {
             println!(
-                "{:<15} {:<20} {:<45} {:<10} COMMENT",
+                "{:<15} {:<24} {:<45} {:<10} COMMENT",
                 "IMAGE", "CREATED", "CREATED BY", "SIZE"
             );
             for h in store.history(&image)? {
@@ -240,7 +240,7 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
                 }
                 let created = hull_image::time::human_age(hull_image::time::now_unix() - h.created);
                 println!(
-                    "{:<15} {:<20} {:<45} {:<10} {}",
+                    "{:<15} {:<24} {:<45} {:<10} {}",
                     id,
                     created,
                     by,
@@ -277,6 +277,9 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             let r = store.gc()?;
             for (d, size) in &r.freed {
                 println!("deleted: {d} ({})", human_size(*size));
+            }
+            for p in &r.stale_ingest {
+                println!("deleted: {} (left by a dead process)", p.display());
             }
             println!("Total reclaimed space: {}", human_size(r.freed_bytes));
         }

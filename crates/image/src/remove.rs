@@ -28,6 +28,22 @@ pub struct GcReport {
     pub freed_bytes: u64,
     /// Each image's layer diff_ids, bottom first: the snapshot chains still needed.
     pub live_chains: Vec<Vec<Digest>>,
+    /// Ingest files left by processes that died mid-write (removed). Resumable
+    /// `<digest>.partial` downloads are kept.
+    pub stale_ingest: Vec<std::path::PathBuf>,
+}
+
+/// The writer's pid in an ingest file name (`<pid>-....tmp`, `load-<pid>-....tar`).
+fn ingest_pid(name: &str) -> Option<u32> {
+    if !(name.ends_with(".tmp") || name.ends_with(".tar")) {
+        return None;
+    }
+    name.strip_prefix("load-")
+        .unwrap_or(name)
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn refs_of(idx: &Index, id: &Digest) -> Vec<Reference> {
@@ -193,6 +209,17 @@ impl ImageStore {
             live_chains: idx.images.values().map(|r| r.diff_ids.clone()).collect(),
             ..GcReport::default()
         };
+        let ingest = self.content.root().join("ingest");
+        for e in std::fs::read_dir(&ingest).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = ingest_pid(&name) {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                    && std::fs::remove_file(e.path()).is_ok()
+                {
+                    report.stale_ingest.push(e.path());
+                }
+            }
+        }
         for d in self.content.list()? {
             if live.contains(&d) {
                 continue;

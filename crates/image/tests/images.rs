@@ -174,6 +174,11 @@ fn gc_frees_exactly_the_unreferenced_blobs() {
         &[img("a:1", "a", &[1, 2]), img("b:1", "b", &[2, 3])],
     );
     let stray = s.content.put(b"nobody uses me", None).unwrap();
+    let ingest = s.content.root().join("ingest");
+    // a dead writer's leftovers go (pid 2^22+1 is above any pid_max); a resumable download stays
+    std::fs::write(ingest.join("4194305-123-0.tmp"), b"x").unwrap();
+    std::fs::write(ingest.join("load-4194305-2026.tar"), b"x").unwrap();
+    std::fs::write(ingest.join(format!("{}.partial", stray.hex())), b"x").unwrap();
     let before: Vec<Digest> = s.content.list().unwrap();
     // drop image a from the index only, as a crash between untag and blob removal would
     s.untag("a:1").unwrap();
@@ -184,6 +189,12 @@ fn gc_frees_exactly_the_unreferenced_blobs() {
     );
     assert_eq!(r.freed_bytes, 14);
     assert_eq!(r.live_chains.len(), 2);
+    assert_eq!(r.stale_ingest.len(), 2, "{:?}", r.stale_ingest);
+    assert_eq!(
+        std::fs::read_dir(&ingest).unwrap().count(),
+        1,
+        "the .partial is kept"
+    );
     assert_eq!(s.content.list().unwrap().len(), before.len() - 1);
     s.remove(recs[0].id.hex(), false, NOT_USED).unwrap();
     let r = s.gc().unwrap();

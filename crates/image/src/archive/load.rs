@@ -2,7 +2,7 @@
 //! kind, and hands it to the docker-save or OCI-layout reader.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
@@ -62,15 +62,36 @@ fn spool(store: &ImageStore, mut src: impl Read, what: &str) -> Result<Spool, Ar
     Ok(guard)
 }
 
-/// Loads an archive from a stream (stdin): spooled to a file in the store's ingest area
-/// first, since a tar's files come in any order.
+/// Loads an archive from a stream (stdin): spooled (decompressed, if it is gzip or zstd) to a
+/// file in the store's ingest area first, since a tar's files come in any order.
 pub fn load(
     store: &ImageStore,
     src: impl Read,
     opts: &LoadOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<ImageRecord>, ArchiveError> {
-    let s = spool(store, src, "<stdin>")?;
+    let mut src = io::BufReader::with_capacity(1 << 20, src);
+    let head = src.fill_buf().map_err(|source| ArchiveError::Io {
+        path: PathBuf::from("<stdin>"),
+        what: "reading the archive",
+        source,
+    })?;
+    let s = match detect(head) {
+        Ok(Compression::Gzip) => {
+            spool(store, flate2::bufread::MultiGzDecoder::new(src), "<stdin>")?
+        }
+        Ok(Compression::Zstd) => {
+            let d = zstd::stream::read::Decoder::with_buffer(src).map_err(|source| {
+                ArchiveError::Io {
+                    path: PathBuf::from("<stdin>"),
+                    what: "decompressing",
+                    source,
+                }
+            })?;
+            spool(store, d, "<stdin>")?
+        }
+        _ => spool(store, src, "<stdin>")?,
+    };
     load_file(store, &s.0, opts, progress)
 }
 
