@@ -249,7 +249,16 @@ impl ImageStore {
                     rec.last_tag_time = Some(now.clone());
                 }
                 for r in &reg.names {
-                    idx.names.insert(r.to_string(), rec.id.clone());
+                    // "repo:tag@digest" is two names: the tag and the digest reference
+                    if r.tag.is_some() && r.digest.is_some() {
+                        let (mut t, mut d) = (r.clone(), r.clone());
+                        t.digest = None;
+                        d.tag = None;
+                        idx.names.insert(t.to_string(), rec.id.clone());
+                        idx.names.insert(d.to_string(), rec.id.clone());
+                    } else {
+                        idx.names.insert(r.to_string(), rec.id.clone());
+                    }
                 }
                 idx.images.insert(rec.id.hex().to_string(), rec);
             }

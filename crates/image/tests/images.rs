@@ -56,6 +56,14 @@ fn resolve_by_name_digest_ref_id_and_prefix() {
     s.register(&rec.manifest, Some(&r)).unwrap();
     let got = s.resolve(&format!("busybox@{}", rec.manifest)).unwrap();
     assert_eq!(got.repo_digests, vec![format!("busybox@{}", rec.manifest)]);
+    // a pull by tag records the tag and the digest
+    let r = hull_image::Reference::parse(&format!("busybox:pulled@{}", rec.manifest)).unwrap();
+    let got = s.register(&rec.manifest, Some(&r)).unwrap();
+    assert!(
+        got.repo_tags.contains(&"busybox:pulled".to_string()),
+        "{got:?}"
+    );
+    assert_eq!(got.repo_digests, vec![format!("busybox@{}", rec.manifest)]);
 }
 
 #[test]

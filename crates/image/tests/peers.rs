@@ -123,6 +123,19 @@ fn busybox_docker_save_archive_and_its_skopeo_oci_archive_load() {
         cfg["rootfs"]["diff_ids"][0].as_str(),
         Some(recs[0].diff_ids[0].to_string().as_str())
     );
+    // a full copy reads every blob through the docker-archive reader podman load uses too
+    let res = run_with_timeout(
+        Command::new(&tools[0])
+            .args(["--insecure-policy", "copy"])
+            .arg(format!("docker-archive:{}", saved.display()))
+            .arg(format!("oci:{}:copied", t.path().join("copied").display())),
+        LIMIT,
+    );
+    assert!(
+        res.success(),
+        "skopeo copy of hull's save failed:\n{}",
+        res.describe()
+    );
 }
 
 #[test]
