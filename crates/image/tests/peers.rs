@@ -216,10 +216,26 @@ fn docker_load_accepts_what_hull_saves() {
         .unwrap()
         .remove(0);
     s.tag("busybox", "hull/saved:v1").unwrap();
+    // the busybox layer again, as gzip and zstd layers of imported images
+    let layer = std::fs::read(s.content.blob_path(&rec.layers[0])).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &layer).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::stream::encode_all(&layer[..], 3).unwrap();
+    let mut compressed = Vec::new();
+    for (name, bytes) in [("hull/gz:1", gz), ("hull/zst:1", zst)] {
+        let opts = archive::ImportOptions {
+            changes: vec!["CMD [\"sh\"]".into()],
+            ..Default::default()
+        };
+        let r = hull_image::Reference::parse(name).unwrap();
+        let imported = archive::import(&s, &bytes[..], name, Some(&r), &opts, &NoProgress).unwrap();
+        compressed.push((name, imported.id));
+    }
     let saved = t.path().join("saved.tar");
     archive::save(
         &s,
-        &["busybox:latest", "hull/saved:v1"],
+        &["busybox:latest", "hull/saved:v1", "hull/gz:1", "hull/zst:1"],
         std::fs::File::create(&saved).unwrap(),
     )
     .unwrap();
@@ -306,5 +322,17 @@ fn docker_load_accepts_what_hull_saves() {
         rec.id.to_string(),
         "docker sees the same image ID"
     );
+    for (name, id) in compressed {
+        let res = run_with_timeout(
+            &mut docker(&["image", "inspect", "--format", "{{.Id}}", name]),
+            LIMIT,
+        );
+        assert!(res.success(), "{name}: {}", res.describe());
+        assert_eq!(
+            res.stdout.trim(),
+            id.to_string(),
+            "{name}: same image ID in docker"
+        );
+    }
     daemon.stop();
 }
