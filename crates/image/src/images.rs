@@ -49,6 +49,8 @@ pub enum ImageError {
         what: &'static str,
         media_type: String,
     },
+    #[error("manifest {manifest} names a digest hull cannot use: {value:?} (only sha256)")]
+    BadDigest { manifest: Digest, value: String },
     #[error("index {index} has no manifest for platform {wanted}")]
     NoPlatform { index: Digest, wanted: String },
     #[error(
@@ -301,12 +303,15 @@ impl ImageStore {
             what,
             media_type,
         })?;
-        let config: Digest = m
-            .config()
-            .digest()
-            .to_string()
-            .parse()
-            .map_err(|_| ImageError::NotFound(m.config().digest().to_string()))?;
+        let config: Digest =
+            m.config()
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| ImageError::BadDigest {
+                    manifest: digest.clone(),
+                    value: m.config().digest().to_string(),
+                })?;
         let cbytes = self.content.read(&config)?;
         let c: ImageConfiguration =
             serde_json::from_slice(&cbytes).map_err(|source| ImageError::ParseConfig {
@@ -320,7 +325,10 @@ impl ImageStore {
                 l.digest()
                     .to_string()
                     .parse()
-                    .map_err(|_| ImageError::NotFound(l.digest().to_string()))?,
+                    .map_err(|_| ImageError::BadDigest {
+                        manifest: digest.clone(),
+                        value: l.digest().to_string(),
+                    })?,
             );
         }
         let diff_ids: Vec<Digest> = c
