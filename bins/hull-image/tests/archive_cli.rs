@@ -1,0 +1,95 @@
+//! The archive and name subcommands end to end, on a rootfs tarball made with tar(1).
+//! Needs no root.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hull(root: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_hull-image"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    eprintln!(
+        "hull-image {args:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let out = hull(root, args);
+    assert!(out.status.success(), "hull-image {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn import_tag_inspect_save_load_rmi_prune() {
+    let t = tempfile::tempdir().unwrap();
+    let rootfs = t.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::write(rootfs.join("bin/hello"), b"#!/bin/sh\necho hello\n").unwrap();
+    let tarball = t.path().join("rootfs.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let root = t.path().join("store");
+    let id = ok(
+        &root,
+        &[
+            "import",
+            tarball.to_str().unwrap(),
+            "hello:1",
+            "--change",
+            "CMD [\"/bin/hello\"]",
+            "-c",
+            "ENV GREETING=hi",
+        ],
+    );
+    let id = id.trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    ok(&root, &["tag", "hello:1", "example.com/hello:2"]);
+    let images = ok(&root, &["images"]);
+    assert!(images.starts_with("REPOSITORY"), "{images}");
+    assert!(
+        images.contains("example.com/hello") && images.contains(&id[7..19]),
+        "{images}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["inspect", "hello:1"])).unwrap();
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    assert_eq!(inspect[0]["Config"]["Cmd"][0], "/bin/hello");
+    assert_eq!(inspect[0]["RepoTags"].as_array().unwrap().len(), 2);
+    assert!(ok(&root, &["history", "hello:1"]).contains("Imported from"));
+
+    let archive = t.path().join("saved.tar");
+    ok(&root, &["save", "-o", archive.to_str().unwrap(), "hello:1"]);
+    let root2 = t.path().join("store2");
+    let loaded = ok(&root2, &["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(loaded, "Loaded image: hello:1\n");
+    assert_eq!(ok(&root2, &["images", "-q", "--no-trunc"]).trim(), id);
+
+    // two names in two repositories: removing by ID needs -f
+    let out = hull(&root, &["rmi", &id[7..19]]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must force"));
+    let rmi = ok(&root, &["rmi", "-f", &id[7..19]]);
+    assert!(
+        rmi.contains("Untagged: hello:1") && rmi.contains(&format!("Deleted: {id}")),
+        "{rmi}"
+    );
+    assert_eq!(ok(&root, &["images", "-q"]), "");
+    assert!(ok(&root, &["prune"]).contains("Total reclaimed space"));
+    let out = hull(&root, &["inspect", "hello:1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such image: hello:1"));
+}
