@@ -176,18 +176,21 @@ pub fn write_docker_config(dir: &Path, host: &str, user: &str, password: &str) {
 fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("registry-test-busybox-{}.tar", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let tmp = dir.join(format!("registry-test-busybox-{}.tar", std::process::id()));
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mk-busybox-image.sh");
         let st = Command::new("bash")
             .arg(script)
-            .arg(&out)
+            .arg(&tmp)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .unwrap();
         assert!(st.success(), "scripts/mk-busybox-image.sh failed");
+        // One file in the target dir, replaced by each run.
+        let out = dir.join("registry-test-busybox.tar");
+        std::fs::rename(&tmp, &out).unwrap();
         out
     })
 }
