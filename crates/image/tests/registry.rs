@@ -382,3 +382,47 @@ fn corrupted_blob_fails_the_pull_and_stores_nothing() {
         0
     );
 }
+
+#[test]
+fn bearer_token_auth_with_config_credentials() {
+    if !preflight() {
+        return;
+    }
+    let reg = Registry::start(&[]);
+    let basic = hull_image::registry::Credentials {
+        username: "bob".into(),
+        password: "hunter2".into(),
+    }
+    .basic_header();
+    let gate = common::bearer::BearerGate::start(&reg.host, basic);
+    let with = tempfile::tempdir().unwrap();
+    common::write_docker_config(with.path(), &gate.host, "bob", "hunter2");
+    let without = tempfile::tempdir().unwrap();
+    let (_t1, s1) = store();
+    let img = ingest_busybox(&s1);
+    let r = Reference::parse(&format!("{}/tok/busybox:1", gate.host)).unwrap();
+
+    let pushed = push(&s1, &img.manifest, &r, &[], &options(with.path()), &quiet).unwrap();
+    assert_eq!(pushed.digest, img.manifest);
+    assert_eq!(
+        gate.tokens.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one token, reused"
+    );
+
+    let (_t2, s2) = store();
+    let err = pull(&s2, &r, &amd64(), &options(without.path()), &quiet).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::Unauthorized {
+                credentials_sent: false,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let pulled = pull(&s2, &r, &amd64(), &options(with.path()), &quiet).unwrap();
+    assert_eq!(pulled.manifest, img.manifest);
+    s2.read(&img.layer).unwrap();
+}

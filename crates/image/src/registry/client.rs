@@ -199,7 +199,7 @@ impl Client {
                     retried = true;
                     let challenge = resp.header("www-authenticate").unwrap_or("").to_string();
                     let message = error_message(resp);
-                    self.authenticate(&challenge, message)?;
+                    self.authenticate(&challenge, message, sent.as_deref())?;
                 }
                 Err(ureq::Error::Status(401, resp)) => {
                     return Err(RegistryError::Unauthorized {
@@ -231,7 +231,14 @@ impl Client {
         }
     }
 
-    fn authenticate(&self, challenge: &str, message: String) -> Result<()> {
+    /// Sets the `Authorization` for the next try. `sent` is what the refused request had: if
+    /// another thread has changed it since, that newer one is tried first. The lock is held
+    /// while a token is fetched, so parallel requests share one token.
+    fn authenticate(&self, challenge: &str, message: String, sent: Option<&str>) -> Result<()> {
+        let mut current = self.auth.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_deref() != sent {
+            return Ok(());
+        }
         let unauthorized = |credentials_sent| RegistryError::Unauthorized {
             image: self.image.clone(),
             registry: self.registry.clone(),
@@ -257,7 +264,7 @@ impl Client {
                 })
             }
         };
-        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(header);
+        *current = Some(header);
         Ok(())
     }
 

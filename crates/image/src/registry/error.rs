@@ -160,8 +160,6 @@ pub enum RegistryError {
         registry: String,
         digest: Digest,
     },
-    #[error("plain HTTP to registry {registry} refused: only loopback registries and those marked insecure may use it")]
-    Insecure { registry: String },
 }
 
 fn registry_message(m: &str) -> String {

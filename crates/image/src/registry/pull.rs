@@ -211,8 +211,13 @@ fn fetch_blobs(
     progress: &(dyn Fn(&Progress) + Sync),
     committed: &Mutex<Vec<Digest>>,
 ) -> Result<()> {
+    // Each blob once: two workers must not write one partial download.
     let mut todo: Vec<(&Descriptor, bool)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for l in &m.layers {
+        if !seen.insert(&l.digest) {
+            continue;
+        }
         if store.exists(&l.digest) {
             progress(&Progress::id("Already exists", l.digest.short()));
         } else {
@@ -220,7 +225,7 @@ fn fetch_blobs(
             todo.push((l, true));
         }
     }
-    if !store.exists(&m.config.digest) {
+    if !store.exists(&m.config.digest) && !seen.contains(&m.config.digest) {
         todo.insert(0, (&m.config, false));
     }
     let cancel = AtomicBool::new(false);

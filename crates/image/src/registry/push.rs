@@ -151,8 +151,12 @@ fn push_image(
     counts: &Counts,
 ) -> Result<()> {
     let m: Manifest = parse(client, bytes, digest)?;
-    let mut blobs: Vec<&Descriptor> = m.layers.iter().collect();
-    blobs.push(&m.config);
+    let mut blobs: Vec<&Descriptor> = Vec::new();
+    for d in m.layers.iter().chain([&m.config]) {
+        if !blobs.iter().any(|b| b.digest == d.digest) {
+            blobs.push(d);
+        }
+    }
     for l in &m.layers {
         progress(&Progress::id("Preparing", l.digest.short()));
     }

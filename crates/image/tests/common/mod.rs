@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod bearer;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
