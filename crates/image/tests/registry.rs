@@ -175,6 +175,7 @@ fn manifest_list_selects_the_platform() {
     let s390x: Platform = "linux/s390x".parse().unwrap();
     let err = pull(&s4, &r, &s390x, &opts, &quiet).unwrap_err();
     let msg = err.to_string();
+    eprintln!("error as shown: {msg}");
     assert!(matches!(err, RegistryError::NoPlatform { .. }), "{msg}");
     assert!(
         msg.contains("linux/s390x") && msg.contains("linux/arm64, linux/amd64"),
@@ -226,6 +227,7 @@ fn htpasswd_registry_needs_credentials() {
     let (_t2, s2) = store();
     let err = pull(&s2, &r, &amd64(), &options(without.path()), &quiet).unwrap_err();
     let msg = err.to_string();
+    eprintln!("error as shown: {msg}");
     assert!(
         matches!(
             err,
@@ -280,6 +282,7 @@ fn unknown_tag_and_repository_are_404s() {
         let (_t, s) = store();
         let err = pull(&s, &reference(&reg, name), &amd64(), &opts, &quiet).unwrap_err();
         let msg = err.to_string();
+        eprintln!("error as shown: {msg}");
         assert!(
             matches!(err, RegistryError::ManifestUnknown { .. }),
             "{msg}"
@@ -361,10 +364,11 @@ fn corrupted_blob_fails_the_pull_and_stores_nothing() {
     let (_t2, s2) = store();
     let err = pull(&s2, &r, &amd64(), &opts, &quiet).unwrap_err();
     let msg = err.to_string();
+    eprintln!("error as shown: {msg}");
     match &err {
-        RegistryError::Verify { digest, source, .. } => {
+        RegistryError::Verify { digest, cause, .. } => {
             assert_eq!(digest, &img.layer);
-            assert!(matches!(source, StoreError::DigestMismatch { .. }), "{msg}");
+            assert!(matches!(cause, StoreError::DigestMismatch { .. }), "{msg}");
         }
         _ => panic!("want a verification error, got {msg}"),
     }

@@ -21,7 +21,8 @@ pub struct RegistryOptions {
     /// Registries ("host" or "host:port") that may be reached over plain HTTP. Loopback
     /// registries (127.0.0.0/8, ::1, localhost) always may.
     pub insecure: Vec<String>,
-    /// Extra CA certificates (PEM) trusted for one registry ("host:port", path).
+    /// Extra CA certificates (PEM) trusted for one registry ("host:port", path); such a
+    /// registry is always reached over HTTPS, even on loopback.
     pub ca_files: Vec<(String, PathBuf)>,
     /// A directory holding a Docker `config.json` with credentials; else `$DOCKER_CONFIG`, else
     /// `~/.docker`.
@@ -94,19 +95,20 @@ impl Client {
         mount_from: &[String],
     ) -> Result<Client> {
         let host = r.registry_host().to_string();
-        let plain =
-            is_loopback(&host) || opts.insecure.iter().any(|i| i == &host || i == &r.domain);
+        let ca = opts
+            .ca_files
+            .iter()
+            .find(|(h, _)| h == &host || h == &r.domain);
+        // A CA given for a registry means TLS with it, even on loopback.
+        let plain = ca.is_none()
+            && (is_loopback(&host) || opts.insecure.iter().any(|i| i == &host || i == &r.domain));
         let mut b = ureq::AgentBuilder::new()
             .timeout_connect(opts.connect_timeout)
             .timeout_read(opts.stall_timeout)
             .timeout_write(opts.stall_timeout)
             .max_idle_connections_per_host(opts.parallel.max(1) * 2)
             .user_agent(concat!("hull/", env!("CARGO_PKG_VERSION")));
-        if let Some((_, path)) = opts
-            .ca_files
-            .iter()
-            .find(|(h, _)| h == &host || h == &r.domain)
-        {
+        if let Some((_, path)) = ca {
             b = b.tls_config(tls_with_ca(&host, path)?);
         }
         let creds = match auth::docker_config_path(opts.docker_config.as_deref()) {
@@ -179,15 +181,15 @@ impl Client {
                 } => {
                     let mut f = store
                         .open_blob(digest)
-                        .map_err(|source| RegistryError::Store {
+                        .map_err(|cause| RegistryError::Store {
                             image: self.image.clone(),
-                            source,
+                            cause,
                         })?;
                     f.seek(SeekFrom::Start(*offset))
-                        .map_err(|source| RegistryError::ReadBlob {
+                        .map_err(|cause| RegistryError::ReadBlob {
                             image: self.image.clone(),
                             digest: (*digest).clone(),
-                            source,
+                            cause,
                         })?;
                     req.set("Content-Length", &len.to_string())
                         .send(f.take(*len))
@@ -334,11 +336,15 @@ impl Client {
             .ok_or_else(|| token_err("the answer holds no token".into()))
     }
 
-    /// Maps a transport failure: timeouts, TLS, the rest.
+    /// Maps a transport failure: timeouts, TLS, the rest (with the innermost cause).
     pub fn transport_error(&self, url: &str, t: ureq::Transport) -> RegistryError {
         let (image, registry, url) = (self.image.clone(), self.registry.clone(), url.to_string());
         let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&t);
         let (mut timeout, mut tls) = (false, false);
+        let mut detail = t
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| t.kind().to_string());
         while let Some(e) = src {
             if let Some(io) = e.downcast_ref::<io::Error>() {
                 timeout |= matches!(
@@ -348,6 +354,7 @@ impl Client {
                 tls |= io.get_ref().is_some_and(|i| i.is::<rustls::Error>());
             }
             tls |= e.is::<rustls::Error>();
+            detail = e.to_string();
             src = e.source();
         }
         if timeout {
@@ -361,14 +368,14 @@ impl Client {
                 image,
                 registry,
                 url,
-                source: Box::new(t),
+                detail,
             }
         } else {
             RegistryError::Connect {
                 image,
                 registry,
                 url,
-                source: Box::new(t),
+                detail,
             }
         }
     }
@@ -389,7 +396,7 @@ impl Client {
             image: self.image.clone(),
             registry: self.registry.clone(),
             what,
-            source,
+            cause: source,
         }
     }
 }
@@ -428,10 +435,10 @@ fn error_message(resp: ureq::Response) -> String {
 fn tls_with_ca(registry: &str, path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
-    let ca_err = |source| RegistryError::CaFile {
+    let ca_err = |cause| RegistryError::CaFile {
         registry: registry.to_string(),
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let pem = std::fs::read(path).map_err(ca_err)?;
     let mut roots = rustls::RootCertStore::empty();

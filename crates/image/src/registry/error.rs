@@ -11,11 +11,11 @@ use super::auth::CredentialsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry {registry}: reading the CA file {path}: {source}")]
+    #[error("registry {registry}: reading the CA file {path}: {cause}")]
     CaFile {
         registry: String,
         path: PathBuf,
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("registry {registry}: the CA file {path} holds no usable PEM certificate")]
     CaFileEmpty { registry: String, path: PathBuf },
@@ -27,19 +27,21 @@ pub enum RegistryError {
         registry: String,
         url: String,
     },
-    #[error("{image}: TLS with registry {registry} failed ({url}): {source}; give its CA with --ca-file, or mark it insecure only if it serves plain HTTP on a trusted network")]
+    #[error("{image}: TLS with registry {registry} failed ({url}): {detail}; give its CA with --ca-file, or mark it insecure only if it serves plain HTTP on a trusted network")]
     Tls {
         image: String,
         registry: String,
         url: String,
-        source: Box<ureq::Transport>,
+        /// The innermost cause, e.g. "invalid peer certificate: UnknownIssuer".
+        detail: String,
     },
-    #[error("{image}: cannot reach registry {registry} ({url}): {source}")]
+    #[error("{image}: cannot reach registry {registry} ({url}): {detail}")]
     Connect {
         image: String,
         registry: String,
         url: String,
-        source: Box<ureq::Transport>,
+        /// The innermost cause, e.g. "Connection refused (os error 111)".
+        detail: String,
     },
     #[error("{image}: registry {registry} refused access (401 unauthorized{}){}",
         if *credentials_sent { ", credentials were sent and rejected" } else { ", no credentials were sent: log in or give a config.json with credentials for it" },
@@ -60,7 +62,7 @@ pub enum RegistryError {
         message: String,
     },
     #[error(
-        "{image}: manifest unknown: registry {registry} has no {reference:?} for this repository"
+        "{image}: manifest unknown: registry {registry} has no manifest {reference:?} in this repository"
     )]
     ManifestUnknown {
         image: String,
@@ -98,19 +100,19 @@ pub enum RegistryError {
         registry: String,
         challenge: String,
     },
-    #[error("{image}: reading {what} from registry {registry}: {source}")]
+    #[error("{image}: reading {what} from registry {registry}: {cause}")]
     Body {
         image: String,
         registry: String,
         what: String,
-        source: io::Error,
+        cause: io::Error,
     },
-    #[error("{image}: manifest {digest} from registry {registry} is not valid JSON of its kind: {source}")]
+    #[error("{image}: manifest {digest} from registry {registry} is not valid JSON of its kind: {cause}")]
     ManifestParse {
         image: String,
         registry: String,
         digest: Digest,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "{image}: manifest from registry {registry} has unsupported media type {media_type:?}"
@@ -139,20 +141,20 @@ pub enum RegistryError {
         wanted: String,
         available: Vec<String>,
     },
-    #[error("{image}: blob {digest} from registry {registry} failed verification: {source}")]
+    #[error("{image}: blob {digest} from registry {registry} failed verification: {cause}")]
     Verify {
         image: String,
         registry: String,
         digest: Digest,
-        source: StoreError,
+        cause: StoreError,
     },
-    #[error("{image}: content store: {source}")]
-    Store { image: String, source: StoreError },
-    #[error("{image}: reading blob {digest} from the content store: {source}")]
+    #[error("{image}: content store: {cause}")]
+    Store { image: String, cause: StoreError },
+    #[error("{image}: reading blob {digest} from the content store: {cause}")]
     ReadBlob {
         image: String,
         digest: Digest,
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("{image}: registry {registry} gave no usable upload location for blob {digest}")]
     UploadLocation {

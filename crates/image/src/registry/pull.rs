@@ -88,9 +88,9 @@ pub fn pull(
             if !store.exists(d) {
                 store
                     .put(bytes, Some(d))
-                    .map_err(|source| RegistryError::Store {
+                    .map_err(|cause| RegistryError::Store {
                         image: client.image.clone(),
-                        source,
+                        cause,
                     })?;
                 committed
                     .lock()
@@ -140,11 +140,11 @@ fn media_type_error(client: &Client, media_type: String) -> RegistryError {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(client: &Client, body: &[u8], d: &Digest) -> Result<T> {
-    serde_json::from_slice(body).map_err(|source| RegistryError::ManifestParse {
+    serde_json::from_slice(body).map_err(|cause| RegistryError::ManifestParse {
         image: client.image.clone(),
         registry: client.registry.clone(),
         digest: d.clone(),
-        source,
+        cause,
     })
 }
 
@@ -254,15 +254,15 @@ fn fetch_blob(
     progress: &dyn Fn(Progress),
     cancel: &AtomicBool,
 ) -> Result<()> {
-    let store_err = |source| RegistryError::Store {
+    let store_err = |cause| RegistryError::Store {
         image: client.image.clone(),
-        source,
+        cause,
     };
-    let verify_err = |source| RegistryError::Verify {
+    let verify_err = |cause| RegistryError::Verify {
         image: client.image.clone(),
         registry: client.registry.clone(),
         digest: d.digest.clone(),
-        source,
+        cause,
     };
     let short = d.digest.short().to_string();
     let url = client.url(&format!("blobs/{}", d.digest));

@@ -124,18 +124,18 @@ impl Descriptor {
 }
 
 fn read_blob(store: &ContentStore, client: &Client, d: &Digest) -> Result<Vec<u8>> {
-    store.read(d).map_err(|source| RegistryError::Store {
+    store.read(d).map_err(|cause| RegistryError::Store {
         image: client.image.clone(),
-        source,
+        cause,
     })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(client: &Client, body: &[u8], d: &Digest) -> Result<T> {
-    serde_json::from_slice(body).map_err(|source| RegistryError::ManifestParse {
+    serde_json::from_slice(body).map_err(|cause| RegistryError::ManifestParse {
         image: client.image.clone(),
         registry: client.registry.clone(),
         digest: d.clone(),
-        source,
+        cause,
     })
 }
 
@@ -190,9 +190,9 @@ fn push_blob(
     }
     let size = store
         .size(&d.digest)
-        .map_err(|source| RegistryError::Store {
+        .map_err(|cause| RegistryError::Store {
             image: client.image.clone(),
-            source,
+            cause,
         })?;
     let uploads = client.url("blobs/uploads/");
     let digest = d.digest.to_string();
