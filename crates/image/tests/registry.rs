@@ -341,6 +341,22 @@ fn interrupted_pull_resumes_and_verifies() {
     std::fs::write(&partial, vec![0xAAu8; half]).unwrap();
     pull(&s3, &r, &amd64(), &opts, &quiet).unwrap();
     assert_eq!(s3.read(&img.layer).unwrap(), layer);
+
+    // A server that ignores Range sends the whole blob: the part already there is skipped.
+    let proxy = common::bearer::BearerGate::ignoring_range(&reg.host);
+    let via = Reference::parse(&format!("{}/resume/busybox:1", proxy.host)).unwrap();
+    let (_t4, s4) = store();
+    let partial = s4
+        .root()
+        .join("ingest")
+        .join(format!("{}.partial", img.layer.hex()));
+    std::fs::write(&partial, &layer[..half]).unwrap();
+    assert_eq!(
+        pull(&s4, &via, &amd64(), &opts, &quiet).unwrap().manifest,
+        img.manifest
+    );
+    assert_eq!(s4.read(&img.layer).unwrap(), layer);
+    assert!(!partial.exists());
 }
 
 #[test]
@@ -368,7 +384,10 @@ fn corrupted_blob_fails_the_pull_and_stores_nothing() {
     match &err {
         RegistryError::Verify { digest, cause, .. } => {
             assert_eq!(digest, &img.layer);
-            assert!(matches!(cause, StoreError::DigestMismatch { .. }), "{msg}");
+            assert!(
+                matches!(**cause, StoreError::DigestMismatch { .. }),
+                "{msg}"
+            );
         }
         _ => panic!("want a verification error, got {msg}"),
     }

@@ -183,7 +183,7 @@ impl Client {
                         .open_blob(digest)
                         .map_err(|cause| RegistryError::Store {
                             image: self.image.clone(),
-                            cause,
+                            cause: Box::new(cause),
                         })?;
                     f.seek(SeekFrom::Start(*offset))
                         .map_err(|cause| RegistryError::ReadBlob {

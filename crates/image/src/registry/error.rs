@@ -146,10 +146,13 @@ pub enum RegistryError {
         image: String,
         registry: String,
         digest: Digest,
-        cause: StoreError,
+        cause: Box<StoreError>,
     },
     #[error("{image}: content store: {cause}")]
-    Store { image: String, cause: StoreError },
+    Store {
+        image: String,
+        cause: Box<StoreError>,
+    },
     #[error("{image}: reading blob {digest} from the content store: {cause}")]
     ReadBlob {
         image: String,

@@ -90,7 +90,7 @@ pub fn pull(
                     .put(bytes, Some(d))
                     .map_err(|cause| RegistryError::Store {
                         image: client.image.clone(),
-                        cause,
+                        cause: Box::new(cause),
                     })?;
                 committed
                     .lock()
@@ -256,13 +256,13 @@ fn fetch_blob(
 ) -> Result<()> {
     let store_err = |cause| RegistryError::Store {
         image: client.image.clone(),
-        cause,
+        cause: Box::new(cause),
     };
     let verify_err = |cause| RegistryError::Verify {
         image: client.image.clone(),
         registry: client.registry.clone(),
         digest: d.digest.clone(),
-        cause,
+        cause: Box::new(cause),
     };
     let short = d.digest.short().to_string();
     let url = client.url(&format!("blobs/{}", d.digest));

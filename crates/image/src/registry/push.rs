@@ -126,7 +126,7 @@ impl Descriptor {
 fn read_blob(store: &ContentStore, client: &Client, d: &Digest) -> Result<Vec<u8>> {
     store.read(d).map_err(|cause| RegistryError::Store {
         image: client.image.clone(),
-        cause,
+        cause: Box::new(cause),
     })
 }
 
@@ -192,7 +192,7 @@ fn push_blob(
         .size(&d.digest)
         .map_err(|cause| RegistryError::Store {
             image: client.image.clone(),
-            cause,
+            cause: Box::new(cause),
         })?;
     let uploads = client.url("blobs/uploads/");
     let digest = d.digest.to_string();

@@ -1,7 +1,8 @@
-//! A tiny Bearer-token gate in front of the test registry, on 127.0.0.1: `/token` hands out a
-//! token for the right Basic credentials; every other request needs it and is forwarded to
-//! the registry (one request per connection). docker-registry's own token auth needs a
-//! signing token server, which this stands in for.
+//! A tiny proxy in front of the test registry, on 127.0.0.1, one request per connection.
+//! As a Bearer-token gate, `/token` hands out a token for the right Basic credentials and
+//! every other request needs it (docker-registry's own token auth needs a signing token
+//! server, which this stands in for). It can also drop `Range` headers, as a server that
+//! ignores them would.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +21,15 @@ pub struct BearerGate {
 impl BearerGate {
     /// Gate for `upstream` ("127.0.0.1:port"), accepting `basic` ("Basic base64") at /token.
     pub fn start(upstream: &str, basic: String) -> BearerGate {
+        Self::proxy(upstream, Some(basic), false)
+    }
+
+    /// A proxy without auth that drops `Range` request headers.
+    pub fn ignoring_range(upstream: &str) -> BearerGate {
+        Self::proxy(upstream, None, true)
+    }
+
+    fn proxy(upstream: &str, basic: Option<String>, strip_range: bool) -> BearerGate {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let host = l.local_addr().unwrap().to_string();
         let stop = Arc::new(AtomicBool::new(false));
@@ -38,7 +48,7 @@ impl BearerGate {
                 let Ok(c) = c else { continue };
                 let (up, me, basic, tk) = (up.clone(), me.clone(), basic.clone(), tk.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(c, &up, &me, &basic, &tk);
+                    let _ = serve(c, &up, &me, basic.as_deref(), strip_range, &tk);
                 });
             }
         });
@@ -65,7 +75,8 @@ fn serve(
     c: TcpStream,
     upstream: &str,
     me: &str,
-    basic: &str,
+    basic: Option<&str>,
+    strip_range: bool,
     tokens: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut r = BufReader::new(c.try_clone()?);
@@ -88,7 +99,7 @@ fn serve(
             auth = line["authorization:".len()..].trim().to_string();
             continue;
         }
-        if lower.starts_with("connection:") {
+        if lower.starts_with("connection:") || (strip_range && lower.starts_with("range:")) {
             continue;
         }
         head.push(line);
@@ -97,6 +108,9 @@ fn serve(
     r.read_exact(&mut body)?;
     let mut c = c;
     let path = head[0].split_whitespace().nth(1).unwrap_or("").to_string();
+    let Some(basic) = basic else {
+        return forward(c, upstream, &head, &body);
+    };
     if path.starts_with("/token") {
         if auth == basic {
             tokens.fetch_add(1, Ordering::Relaxed);
@@ -125,12 +139,16 @@ fn serve(
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
         );
     }
+    forward(c, upstream, &head, &body)
+}
+
+fn forward(mut c: TcpStream, upstream: &str, head: &[String], body: &[u8]) -> std::io::Result<()> {
     let mut up = TcpStream::connect(upstream)?;
-    for l in &head {
+    for l in head {
         up.write_all(l.as_bytes())?;
     }
     up.write_all(b"Connection: close\r\n\r\n")?;
-    up.write_all(&body)?;
+    up.write_all(body)?;
     let mut resp = Vec::new();
     up.read_to_end(&mut resp)?;
     c.write_all(&resp)
