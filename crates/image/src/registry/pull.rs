@@ -60,7 +60,7 @@ pub fn pull(
         tag_or_digest.clone(),
     ));
     let (body, digest, media_type) =
-        fetch_manifest(&client, &tag_or_digest, reference.digest.as_ref())?;
+        fetch_manifest(store, &client, &tag_or_digest, reference.digest.as_ref())?;
     let (index, manifest_bytes, manifest_digest) = if manifest::is_index(&media_type) {
         let idx: Index = parse(&client, &body, &digest)?;
         let chosen = manifest::select_platform(&idx, platform).map_err(|available| {
@@ -70,7 +70,12 @@ pub fn pull(
                 available,
             }
         })?;
-        let (b, d, mt) = fetch_manifest(&client, &chosen.digest.to_string(), Some(&chosen.digest))?;
+        let (b, d, mt) = fetch_manifest(
+            store,
+            &client,
+            &chosen.digest.to_string(),
+            Some(&chosen.digest),
+        )?;
         if !manifest::is_manifest(&mt) {
             return Err(media_type_error(&client, mt));
         }
@@ -148,14 +153,39 @@ fn parse<T: serde::de::DeserializeOwned>(client: &Client, body: &[u8], d: &Diges
     })
 }
 
-/// GETs a manifest; returns its bytes, digest and media type. With `expected`, the bytes must
-/// have that digest.
+/// A manifest's bytes, digest and media type: from the store when it holds the digest asked
+/// for (or, for a tag, the digest a HEAD request names), else by GET. With `expected`, the
+/// bytes must have that digest.
 fn fetch_manifest(
+    store: &ContentStore,
     client: &Client,
     reference: &str,
     expected: Option<&Digest>,
 ) -> Result<(Vec<u8>, Digest, String)> {
     let url = client.url(&format!("manifests/{reference}"));
+    let known = match expected {
+        Some(d) => Some(d.clone()),
+        // A registry that cannot answer HEAD is asked by GET, which names the failure.
+        None => match client.send(
+            "HEAD",
+            &url,
+            &[("Accept", manifest::ACCEPT)],
+            &[],
+            &Body::Empty,
+        ) {
+            Ok(r) => r
+                .header("docker-content-digest")
+                .and_then(|h| h.parse::<Digest>().ok()),
+            Err(RegistryError::Status { .. }) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    if let Some(d) = known.filter(|d| store.exists(d)) {
+        if let Ok(body) = store.read(&d) {
+            let mt = manifest::media_type_of(&body, None);
+            return Ok((body, d, mt));
+        }
+    }
     let resp = client
         .send(
             "GET",
