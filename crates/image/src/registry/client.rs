@@ -195,6 +195,15 @@ impl Client {
                         .send(f.take(*len))
                 }
             };
+            match &res {
+                Ok(r) => tracing::debug!(method, url, status = r.status(), "registry request"),
+                Err(ureq::Error::Status(status, _)) => {
+                    tracing::debug!(method, url, status, "registry request")
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    tracing::debug!(method, url, error = %t, "registry request failed")
+                }
+            }
             match res {
                 Ok(r) => return Ok(r),
                 Err(ureq::Error::Status(401, resp)) if !retried => {
