@@ -6,6 +6,7 @@
 //! - [`images`]: image records and names ([`index`] persists them), [`remove`] (rmi, gc),
 //!   [`inspect`] (inspect and history data).
 //! - [`archive`]: `docker save` and OCI archives in and out, rootfs import; [`progress`].
+//! - [`registry`]: the registry client (pull, push, auth) over the OCI distribution API.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod inspect;
 pub mod media;
 pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod remove;
 pub mod store;
 pub mod time;

@@ -1,10 +1,10 @@
 //! Archive load, save and import on archives made in the test (no root needed).
 
-mod common;
+mod archive_common;
 
 use std::path::Path;
 
-use common::*;
+use archive_common::*;
 use hull_image::archive::{self, ArchiveError, ImportOptions, LoadOptions};
 use hull_image::progress::{Message, NoProgress};
 use hull_image::{ImageStore, Reference};

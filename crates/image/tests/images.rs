@@ -1,10 +1,10 @@
 //! Names, resolution, removal (Docker's rmi semantics) and garbage collection.
 
-mod common;
+mod archive_common;
 
 use std::path::Path;
 
-use common::*;
+use archive_common::*;
 use hull_image::archive::{self, LoadOptions};
 use hull_image::images::ErrorKind;
 use hull_image::progress::NoProgress;
