@@ -112,13 +112,7 @@ fn pull(a: PullArgs, ctx: &crate::Ctx) -> anyhow::Result<()> {
         &opts,
         &printer(a.common.json),
     )?;
-    match registry::register_pulled(&ctx.store, &reference, &pulled)? {
-        Some(_) => {}
-        None => eprintln!(
-            "hull-image: pulled manifest {} (not yet recorded as an image: image metadata is not on this build)",
-            pulled.manifest
-        ),
-    }
+    registry::register_pulled(&ctx.store, &reference, &pulled)?;
     if !a.common.json {
         println!("{}", reference.familiar());
     }

@@ -116,6 +116,16 @@ fn push_then_pull_into_a_fresh_store() {
             .manifest,
         img.manifest
     );
+
+    // Into an image store: the pull is named by tag and by digest, and its ID is the config's.
+    let t4 = tempfile::tempdir().unwrap();
+    let images = hull_image::ImageStore::open(t4.path()).unwrap();
+    let pulled = pull(&images.content, &r, &amd64(), &opts, &quiet).unwrap();
+    let rec = hull_image::registry::register_pulled(&images, &r, &pulled).unwrap();
+    assert_eq!(rec.id, pulled.config);
+    assert_eq!(images.resolve(&r.familiar()).unwrap().id, rec.id);
+    let by_digest = format!("{}@{}", r.familiar_repository(), pulled.manifest);
+    assert_eq!(images.resolve(&by_digest).unwrap().id, rec.id);
 }
 
 #[test]

@@ -113,21 +113,13 @@ pub(crate) fn parallel<T: Sync>(
     }
 }
 
-/// Whether [`ImageStore::register`] is implemented on this branch. It is an interface stub
-/// here (`todo!()`); switch this on when the image metadata work is merged.
-pub const REGISTER_AVAILABLE: bool = false;
-
 /// Records a pulled image as `repo:tag` (when the reference has a tag) and as
-/// `repo@sha256:...` (the digest the reference resolved to). Returns `None` while
-/// [`REGISTER_AVAILABLE`] is off.
+/// `repo@sha256:...` (the digest the reference resolved to).
 pub fn register_pulled(
     images: &ImageStore,
     reference: &Reference,
     pulled: &Pulled,
-) -> Result<Option<ImageRecord>, ImageError> {
-    if !REGISTER_AVAILABLE {
-        return Ok(None);
-    }
+) -> Result<ImageRecord, ImageError> {
     let mut by_digest = reference.clone();
     by_digest.tag = None;
     by_digest.digest = Some(pulled.resolved().clone());
@@ -137,5 +129,5 @@ pub fn register_pulled(
         tagged.digest = None;
         record = images.register(&pulled.manifest, Some(&tagged))?;
     }
-    Ok(Some(record))
+    Ok(record)
 }
