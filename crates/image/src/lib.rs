@@ -10,6 +10,7 @@ pub mod digest;
 pub mod images;
 pub mod reference;
 pub mod store;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use images::{ImageError, ImageRecord, ImageStore};
