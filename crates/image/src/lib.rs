@@ -9,6 +9,7 @@
 pub mod digest;
 pub mod images;
 pub mod reference;
+pub mod snapshot;
 pub mod store;
 pub mod unpack;
 
