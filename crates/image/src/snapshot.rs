@@ -294,11 +294,28 @@ impl Snapshotter {
         Ok(out)
     }
 
-    /// Whether overlayfs takes id-mapped lower layers here (probed once).
+    /// Whether overlayfs takes id-mapped lower layers here. Probed once per kernel (a probe
+    /// costs tens of milliseconds, mostly the teardown of its detached mount) and remembered
+    /// in `<root>/idmap-probe`.
     pub fn idmapped_lowers(&self) -> bool {
-        *self
-            .idmapped_lowers
-            .get_or_init(|| idmapped_lowers_supported(&self.root.join("staging")))
+        *self.idmapped_lowers.get_or_init(|| {
+            let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let kernel = kernel.trim();
+            let cache = self.root.join("idmap-probe");
+            if let Ok(text) = fs::read_to_string(&cache) {
+                if let Some((k, v)) = text.trim().rsplit_once(' ') {
+                    if k == kernel {
+                        return v == "yes";
+                    }
+                }
+            }
+            let ok = idmapped_lowers_supported(&self.root.join("staging"));
+            let _ = fs::write(
+                &cache,
+                format!("{kernel} {}\n", if ok { "yes" } else { "no" }),
+            );
+            ok
+        })
     }
 
     /// The lower dir of `chain` for `map`: the snapshot itself, or its owner-shifted copy

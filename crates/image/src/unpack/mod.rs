@@ -123,6 +123,19 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     out
 }
 
+/// The diff ID of a layer blob (the digest of its uncompressed stream), without unpacking.
+pub fn diff_id(blob: impl Read) -> Result<Digest, UnpackError> {
+    let mut blob = blob;
+    let (_, tar_stream) = stream::decompressed(&mut blob)?;
+    let (d, _) = stream::Hashing::new(tar_stream)
+        .finish()
+        .map_err(|source| UnpackError::Read {
+            step: "reading the layer blob",
+            source,
+        })?;
+    Ok(d)
+}
+
 /// Unpacks the layer `blob` into the existing, empty directory `dest`. On error `dest` is
 /// left partly written: the caller discards it (snapshots are unpacked into a staging
 /// directory and renamed into place only on success).
