@@ -168,6 +168,11 @@ impl Snapshotter {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p, "creating"))?;
         }
+        // Snapshots hold images' setuid binaries and device-less but otherwise arbitrary
+        // files: no host user may reach them (overlayfs reads layers with the mounter's
+        // credentials, so containers are unaffected).
+        fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(io_err(&root, "restricting access"))?;
         Ok(Snapshotter {
             root,
             content,

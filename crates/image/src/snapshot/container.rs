@@ -215,6 +215,7 @@ impl Snapshotter {
                 }
             }
         }
+        self.clean_staging();
         let mut removed = Vec::new();
         for s in all {
             if !keep.contains(&s.chain_id) {
@@ -223,5 +224,22 @@ impl Snapshotter {
             }
         }
         Ok(removed)
+    }
+
+    /// Removes staging directories left by processes that died mid-unpack or mid-copy
+    /// (named `<hex>-<pid>-<nanos>`).
+    fn clean_staging(&self) {
+        let staging = self.root.join("staging");
+        let Ok(entries) = fs::read_dir(&staging) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                tracing::info!("removing leftover staging directory {name}");
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 }

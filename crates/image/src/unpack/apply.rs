@@ -96,14 +96,17 @@ fn io_err<'e>(entry: &'e str, step: &'static str) -> impl FnOnce(io::Error) -> U
 
 /// Whether an xattr from a layer may be written; `Err` says why not.
 fn xattr_allowed(name: &str) -> Result<(), &'static str> {
+    // trusted.overlay.opaque is what `.wh..wh..opq` becomes anyway; every other trusted.*
+    // attribute could steer overlayfs (redirects, metacopy) and is refused.
     if name.starts_with("user.")
+        || name == OVERLAY_OPAQUE
         || name == "security.capability"
         || name == "system.posix_acl_access"
         || name == "system.posix_acl_default"
     {
         Ok(())
     } else if name.starts_with("trusted.") {
-        Err("trusted.* attributes from a layer are refused")
+        Err("trusted.* attributes other than trusted.overlay.opaque are refused")
     } else {
         Err("only user.*, security.capability and POSIX ACL attributes are kept")
     }
