@@ -92,8 +92,10 @@ fn three_layers() -> Vec<Vec<u8>> {
     ]
 }
 
-/// Owner and content of every file below `dir`, by relative path.
-fn view(dir: &Path) -> BTreeMap<String, (u32, u32, Vec<u8>)> {
+/// Owner and content of every file below a directory, by relative path.
+type View = BTreeMap<String, (u32, u32, Vec<u8>)>;
+
+fn view(dir: &Path) -> View {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -143,7 +145,7 @@ fn overlay_of_three_layers_applies_whiteouts_and_opaque_dirs() {
     assert!(s.snapshot_dir(&top).join("fs/etc/c").exists());
 }
 
-fn idmapped_view(mode: IdmapMode, tmp: &Path) -> (BTreeMap<String, (u32, u32, Vec<u8>)>, String) {
+fn idmapped_view(mode: IdmapMode, tmp: &Path) -> (View, String) {
     let (s, layers) = image(tmp, &three_layers());
     let map: IdMap = "0:100000:65536".parse().unwrap();
     let mounts = s.prepare("c1", &layers, Some(map), mode).unwrap();
