@@ -360,3 +360,40 @@ fn symlink_planted_by_a_lower_layer_is_not_followed() {
     }
     m.assert_untouched();
 }
+
+#[test]
+fn whiteouts_of_dot_and_dot_dot_are_refused() {
+    let m = Marker::new();
+    for name in ["a/.wh..", "a/.wh..."] {
+        let t = Raw::new()
+            .dir("a/")
+            .file("a/keep", b"k")
+            .file("keep2", b"k")
+            .file(name, b"")
+            .bytes();
+        let (d, r) = run(t);
+        assert!(
+            matches!(&r, Err(UnpackError::UnsafePath { entry, .. }) if entry == name),
+            "{name}: {r:?}"
+        );
+        assert!(d.path().join("a/keep").is_file() && d.path().join("keep2").is_file());
+    }
+    // The root named as a symlink or file is left out, with a warning.
+    let (d, r) = run(Raw::new()
+        .symlink(".", &host(&m))
+        .symlink("/", "/")
+        .file("f", b"x")
+        .bytes());
+    let r = r.unwrap();
+    assert_eq!(
+        r.warnings
+            .iter()
+            .filter(|w| w.contains("names the root"))
+            .count(),
+        2,
+        "{:?}",
+        r.warnings
+    );
+    assert!(d.path().join("f").is_file());
+    m.assert_untouched();
+}

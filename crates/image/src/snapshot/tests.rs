@@ -1,5 +1,7 @@
 //! Snapshotter bookkeeping (no mounts here; see tests/overlay.rs for those).
 
+use std::fs;
+
 use super::*;
 
 pub(crate) fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -181,4 +183,54 @@ fn id_maps_parse_and_shift() {
     for bad in ["0:1", "a:b:c", "0:1:0", "0:4294967295:2", "1:2:3:4"] {
         assert!(bad.parse::<IdMap>().is_err(), "{bad}");
     }
+}
+
+#[test]
+fn shifted_copies_keep_links_modes_whiteouts_and_xattrs() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: chown to other uids needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("su"), b"x").unwrap();
+    std::os::unix::fs::chown(src.join("su"), Some(0), Some(0)).unwrap();
+    fs::set_permissions(src.join("su"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::hard_link(src.join("su"), src.join("su2")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", src.join("l")).unwrap();
+    std::os::unix::fs::lchown(src.join("l"), Some(1000), Some(1000)).unwrap();
+    nix::sys::stat::mknod(
+        &src.join("wh"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .unwrap();
+    xattr::set(src.join("d"), "trusted.overlay.opaque", b"y").unwrap();
+    let map: IdMap = "0:100000:65536".parse().unwrap();
+    let dst = tmp.path().join("dst");
+    assert_eq!(shift::shifted_copy(&src, &dst, &map).unwrap(), 6);
+    let su = fs::metadata(dst.join("su")).unwrap();
+    assert_eq!(
+        (su.uid(), su.gid(), su.mode() & 0o7777),
+        (100000, 100000, 0o4755)
+    );
+    assert_eq!(su.ino(), fs::metadata(dst.join("su2")).unwrap().ino());
+    let l = fs::symlink_metadata(dst.join("l")).unwrap();
+    assert_eq!(
+        (l.uid(), fs::read_link(dst.join("l")).unwrap()),
+        (101000, "/etc/passwd".into())
+    );
+    let wh = fs::symlink_metadata(dst.join("wh")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert_eq!(
+        xattr::get(dst.join("d"), "trusted.overlay.opaque")
+            .unwrap()
+            .as_deref(),
+        Some(&b"y"[..])
+    );
+    // The source is untouched.
+    assert_eq!(fs::metadata(src.join("su")).unwrap().uid(), 0);
 }

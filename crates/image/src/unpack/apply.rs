@@ -158,6 +158,10 @@ impl<'a> Applier<'a> {
                 self.dir_meta(&name, e, File::from(root))?;
                 self.dir_times
                     .push((Vec::new(), e.header().mtime().unwrap_or(0) as i64));
+            } else {
+                self.warn(format!(
+                    "layer entry {name:?}: names the root but is not a directory; left out"
+                ));
             }
             return Ok(());
         };
@@ -179,6 +183,12 @@ impl<'a> Applier<'a> {
             return Ok(());
         }
         if let Some(hidden) = base_s.strip_prefix(WHITEOUT) {
+            if hidden == "." || hidden == ".." {
+                return Err(UnpackError::UnsafePath {
+                    entry: name,
+                    reason: "a whiteout of '.' or '..'",
+                });
+            }
             if hidden.starts_with(".wh.") || hidden.is_empty() {
                 self.warn(format!("layer entry {name:?}: aufs metadata left out"));
                 return Ok(());
