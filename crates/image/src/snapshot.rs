@@ -56,6 +56,8 @@ pub enum SnapshotError {
     BadContainerId { id: String },
     #[error("container {id} already has a writable layer")]
     ContainerExists { id: String },
+    #[error("container {id}'s root filesystem is still mounted; unmount it first")]
+    StillMounted { id: String },
     #[error("container {id} has no writable layer")]
     NoContainer { id: String },
     #[error("making the owner-shifted copy of {chain} for {map}: {path}: {source}")]

@@ -141,6 +141,10 @@ fn overlay_of_three_layers_applies_whiteouts_and_opaque_dirs() {
     fs::write(target.join("etc/new"), b"n").unwrap();
     fs::remove_file(target.join("etc/c")).unwrap();
     assert!(tmp.path().join("snap/containers/c1/upper/etc/new").exists());
+    assert!(matches!(
+        s.remove_container_layer("c1"),
+        Err(hull_image::snapshot::SnapshotError::StillMounted { .. })
+    ));
     let top = s.ensure(&layers).unwrap().pop().unwrap();
     assert!(s.snapshot_dir(&top).join("fs/etc/c").exists());
 }

@@ -142,6 +142,15 @@ impl Snapshotter {
         if !dir.exists() {
             return Err(SnapshotError::NoContainer { id: id.to_string() });
         }
+        // Removing the upper dir under a live overlay would corrupt that mount.
+        let upper = format!("upperdir={}", dir.join("upper").display());
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mountinfo
+            .lines()
+            .any(|l| l.split([' ', ',']).any(|o| o == upper))
+        {
+            return Err(SnapshotError::StillMounted { id: id.to_string() });
+        }
         // The record goes first, so a half-removed layer is never taken as live.
         let _ = fs::remove_file(dir.join("meta.json"));
         fs::remove_dir_all(&dir).map_err(io_err(&dir, "removing"))
