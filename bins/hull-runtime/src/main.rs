@@ -127,10 +127,21 @@ enum Cmd {
     },
     /// Print what this runtime supports (OCI features document).
     Features,
-    /// Write a default config.json into the bundle.
+    /// Write hull's hardened default config.json into the bundle (user namespace, seccomp, ...).
     Spec {
         #[arg(long, short = 'b', default_value = ".")]
         bundle: PathBuf,
+        /// No terminal (stdio passed through), for scripts.
+        #[arg(long = "no-terminal")]
+        no_terminal: bool,
+        #[arg(long)]
+        hostname: Option<String>,
+        /// linux.cgroupsPath
+        #[arg(long = "cgroups-path")]
+        cgroups_path: Option<String>,
+        /// The process to run (default: sh).
+        #[arg(last = true)]
+        args: Vec<String>,
     },
 }
 
@@ -354,18 +365,32 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&spec_cmd::features())?);
             Ok(0)
         }
-        Cmd::Spec { bundle } => {
+        Cmd::Spec {
+            bundle,
+            no_terminal,
+            hostname,
+            cgroups_path,
+            args,
+        } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("{} already exists; remove it first", path.display());
             }
-            std::fs::write(
-                &path,
-                serde_json::to_string_pretty(&spec_cmd::default_spec(
-                    cli.rootless.as_deref() == Some("true"),
-                ))?,
-            )
-            .with_context(|| format!("writing {}", path.display()))?;
+            let mut spec = spec_cmd::default_spec(cli.rootless.as_deref() == Some("true"))?;
+            if no_terminal {
+                spec["process"]["terminal"] = false.into();
+            }
+            if let Some(h) = hostname {
+                spec["hostname"] = h.into();
+            }
+            if let Some(c) = cgroups_path {
+                spec["linux"]["cgroupsPath"] = c.into();
+            }
+            if !args.is_empty() {
+                spec["process"]["args"] = args.into();
+            }
+            std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(0)
         }
     }

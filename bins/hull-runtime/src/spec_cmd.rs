@@ -2,19 +2,46 @@
 
 use serde_json::{json, Value};
 
-/// A default config.json, like `runc spec`: a busybox-friendly `sh`, the default capability
-/// set, the usual mounts, masked and read-only paths.
-pub fn default_spec(rootless: bool) -> Value {
-    let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "network"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+/// hull's default config.json: like `runc spec`, but hardened the way hull runs every
+/// container: a user namespace (container root is host uid 100000), a cgroup namespace, the
+/// capability set of Docker's default minus NET_RAW, MKNOD and AUDIT_WRITE, hull's seccomp
+/// profile, no_new_privs, a read-only root, a pids limit, masked and read-only kernel paths.
+/// `--rootless` maps only the caller's own uid.
+pub fn default_spec(rootless: bool) -> anyhow::Result<Value> {
+    let caps: Vec<String> = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect();
+    let seccomp = hull_seccomp::default_profile(&caps, hull_seccomp::Arch::native())?;
+    let (uid, gid, size) = if rootless {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+            1,
+        )
+    } else {
+        (100000, 100000, 65536)
+    };
     let mut linux = json!({
+        "namespaces": [
+            {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
+        ],
+        "uidMappings": [{"containerID": 0, "hostID": uid, "size": size}],
+        "gidMappings": [{"containerID": 0, "hostID": gid, "size": size}],
+        "seccomp": seccomp,
         "maskedPaths": [
             "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
@@ -24,17 +51,13 @@ pub fn default_spec(rootless: bool) -> Value {
             "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
         ],
     });
-    if rootless {
-        namespaces.push(json!({"type": "user"}));
-        let uid = nix::unistd::getuid().as_raw();
-        let gid = nix::unistd::getgid().as_raw();
-        linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    } else {
-        linux["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    if !rootless {
+        linux["resources"] = json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "pids": {"limit": 4096}
+        });
     }
-    linux["namespaces"] = json!(namespaces);
-    json!({
+    Ok(json!({
         "ociVersion": "1.2.0",
         "process": {
             "terminal": true,
@@ -49,16 +72,16 @@ pub fn default_spec(rootless: bool) -> Value {
         "root": {"path": "rootfs", "readonly": true},
         "hostname": "hull",
         "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
         ],
         "linux": linux
-    })
+    }))
 }
 
 /// The OCI features document (runtime-spec features.md).

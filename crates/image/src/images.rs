@@ -46,7 +46,10 @@ impl ImageStore {
     /// Opens (creating) a store under `root` (content in `root/content`).
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
         let content = ContentStore::open(root.join("content"))?;
-        Ok(ImageStore { content, root: root.to_path_buf() })
+        Ok(ImageStore {
+            content,
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -55,7 +58,11 @@ impl ImageStore {
 
     /// Records an image whose manifest, config and layers are already in the content store,
     /// and names it `reference` (a tag moves from any image that had it). Returns the record.
-    pub fn register(&self, _manifest: &Digest, _reference: Option<&Reference>) -> Result<ImageRecord, ImageError> {
+    pub fn register(
+        &self,
+        _manifest: &Digest,
+        _reference: Option<&Reference>,
+    ) -> Result<ImageRecord, ImageError> {
         todo!("image metadata")
     }
 

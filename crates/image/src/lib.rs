@@ -3,12 +3,16 @@
 //! - [`digest`]: content digests (`sha256:<hex>`), parsed and checked.
 //! - [`store`]: the content store: blobs under `blobs/sha256/<hex>`, written to an ingest area
 //!   and committed only when their digest matches.
+//! - [`registry`]: the registry client (pull, push, auth) over the OCI distribution API.
+//! - [`unpack`]: layer blobs (tar, gzip, zstd) into overlayfs lower dirs, confined to them.
+//! - [`snapshot`]: one snapshot per layer chain; container root filesystems as mounts.
 
 #![forbid(unsafe_code)]
 
 pub mod digest;
 pub mod images;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;

@@ -144,7 +144,7 @@ impl Runtime {
         }
         let process = spec.process().as_ref().expect("validated");
         let seccomp = match linux.seccomp() {
-            Some(s) => Some(hull_seccomp::compile(s)?),
+            Some(s) => Some(crate::seccomp_cache::program(&self.state.root, s)?),
             None => None,
         };
         let listener_path = linux
@@ -446,7 +446,9 @@ impl Runtime {
             Err(e) => return Err(e.into()),
         };
         let status = self.status(&rec);
-        if matches!(status, Status::Running | Status::Paused) && !force {
+        // The spec: deleting a container that is not stopped (created included) is an error
+        // without effect; --force kills it first.
+        if status != Status::Stopped && !force {
             return Err(Error::WrongStatus {
                 id: id.into(),
                 status,
@@ -557,7 +559,7 @@ impl Runtime {
         let spec = spec::load(&rec.bundle)?;
         spec::validate_process(process, &HostLimits::probe(), "process")?;
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(hull_seccomp::compile(s)?),
+            Some(s) => Some(crate::seccomp_cache::program(&self.state.root, s)?),
             None => None,
         };
         if process.terminal().unwrap_or(false) && o.console_socket.is_none() {

@@ -37,7 +37,7 @@ pub struct ChildArgs<'a> {
     pub plan: &'a Plan,
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
-    pub seccomp: Option<&'a hull_seccomp::Filter>,
+    pub seccomp: Option<&'a hull_seccomp::Program>,
     pub cgroup_sources: Vec<(String, PathBuf)>,
     pub cgroup_v2_only: bool,
     /// Create only: where `start` connects to release the init.

@@ -125,7 +125,7 @@ pub fn apply_limits(p: &Process) -> Result<(), ProcessError> {
 pub fn drop_privileges(
     p: &Process,
     preserve_fds: u32,
-    early_seccomp: Option<&hull_seccomp::Filter>,
+    early_seccomp: Option<&hull_seccomp::Program>,
 ) -> Result<Option<OwnedFd>, ProcessError> {
     // CVE-2024-21626: nothing the runtime holds may survive exec.
     hull_sys::process::cloexec_from(3 + preserve_fds).map_err(ProcessError::CloseFds)?;
@@ -197,7 +197,11 @@ fn cstrings(v: &[String], field: &'static str) -> Result<Vec<CString>, ProcessEr
 }
 
 /// The very last steps: no_new_privs, the seccomp filter, execve. Returns only on failure.
-pub fn exec(p: &Process, path: &Path, late_seccomp: Option<&hull_seccomp::Filter>) -> ProcessError {
+pub fn exec(
+    p: &Process,
+    path: &Path,
+    late_seccomp: Option<&hull_seccomp::Program>,
+) -> ProcessError {
     let args = match cstrings(p.args().as_deref().unwrap_or(&[]), "process.args") {
         Ok(a) => a,
         Err(e) => return e,

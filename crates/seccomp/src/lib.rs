@@ -18,7 +18,7 @@ mod tests;
 use oci_spec::runtime::LinuxSeccomp;
 
 pub use arch::Arch;
-pub use compile::{compile, Filter};
+pub use compile::{compile, Filter, Program};
 pub use docker::KernelVersion;
 pub use error::Error;
 
