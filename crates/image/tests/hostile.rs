@@ -397,3 +397,11 @@ fn whiteouts_of_dot_and_dot_dot_are_refused() {
     assert!(d.path().join("f").is_file());
     m.assert_untouched();
 }
+
+#[test]
+fn the_marker_notices_a_change() {
+    let m = Marker::new();
+    fs::write(m.path().join("sub/inner"), b"changed").unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.assert_untouched()));
+    assert!(r.is_err(), "a changed marker directory went unnoticed");
+}

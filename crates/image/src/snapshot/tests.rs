@@ -234,3 +234,29 @@ fn shifted_copies_keep_links_modes_whiteouts_and_xattrs() {
     // The source is untouched.
     assert_eq!(fs::metadata(src.join("su")).unwrap().uid(), 0);
 }
+
+#[test]
+fn compressed_blobs_are_keyed_by_their_diff_id() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let content = ContentStore::open(tmp.path().join("content")).unwrap();
+    let t = layer_tar(&[("f", b"data")]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&t).unwrap();
+    let zst = zstd::encode_all(&layer_tar(&[("g", b"more")])[..], 0).unwrap();
+    let layers = vec![
+        Layer {
+            blob: content.put(&gz.finish().unwrap(), None).unwrap(),
+            diff_id: Digest::of(&t),
+        },
+        Layer {
+            blob: content.put(&zst, None).unwrap(),
+            diff_id: Digest::of(&layer_tar(&[("g", b"more")])),
+        },
+    ];
+    let s = Snapshotter::open(tmp.path().join("snap"), content, UnpackOptions::default()).unwrap();
+    let chains = s.ensure(&layers).unwrap();
+    assert_eq!(chains[0], layers[0].diff_id);
+    assert!(s.snapshot_dir(&chains[1]).join("fs/g").is_file());
+    assert_eq!(s.info(&chains[1]).unwrap().blob, layers[1].blob);
+}
