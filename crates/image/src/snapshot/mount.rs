@@ -42,6 +42,8 @@ pub enum MountError {
     Unmount { target: PathBuf, source: io::Error },
     #[error("mount type {kind:?} is not supported here (overlay and bind are)")]
     Unsupported { kind: String },
+    #[error("uidmap={uidmap:?} and gidmap={gidmap:?} differ; one range for both is supported")]
+    SplitIdMap { uidmap: String, gidmap: String },
     #[error("id mapping {text:?} is not of the form CONTAINER:HOST:SIZE")]
     BadIdMap { text: String },
 }
@@ -185,10 +187,15 @@ fn clone_tree(
 
 fn idmap_option(m: &Mount) -> Result<Option<IdMap>, MountError> {
     // One range serves uids and gids; a gidmap that differs from uidmap is not supported.
-    match m.options.iter().find_map(|o| o.strip_prefix("uidmap=")) {
-        Some(text) => Ok(Some(text.parse()?)),
-        None => Ok(None),
+    let find = |key: &str| m.options.iter().find_map(|o| o.strip_prefix(key));
+    let (uid, gid) = (find("uidmap="), find("gidmap="));
+    if gid.is_some() && gid != uid {
+        return Err(MountError::SplitIdMap {
+            uidmap: uid.unwrap_or_default().to_string(),
+            gidmap: gid.unwrap_or_default().to_string(),
+        });
     }
+    uid.map(str::parse).transpose()
 }
 
 /// Makes the detached mount `m` describes (not attached anywhere yet).
