@@ -7,6 +7,8 @@
 //!   [`inspect`] (inspect and history data).
 //! - [`archive`]: `docker save` and OCI archives in and out, rootfs import; [`progress`].
 //! - [`registry`]: the registry client (pull, push, auth) over the OCI distribution API.
+//! - [`unpack`]: layer blobs (tar, gzip, zstd) into overlayfs lower dirs, confined to them.
+//! - [`snapshot`]: one snapshot per layer chain; container root filesystems as mounts.
 
 #![forbid(unsafe_code)]
 
@@ -20,8 +22,10 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod remove;
+pub mod snapshot;
 pub mod store;
 pub mod time;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use images::{ImageError, ImageRecord, ImageStore};

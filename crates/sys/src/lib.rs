@@ -7,6 +7,7 @@
 
 pub mod bpf;
 pub mod fd;
+pub mod mount;
 pub mod pidfd;
 pub mod process;
 pub mod seccomp;
