@@ -283,6 +283,8 @@ pub fn build_spec(
         .annotations(annotations)
         .build()
         .expect("all spec fields are set");
+    // Set even when absent: oci-spec's builder would otherwise fill in its own default.
+    spec.set_hostname(None);
     if ns.own_uts {
         spec.set_hostname(Some(ns.hostname.clone()));
         if !cfg.domainname.is_empty() {
