@@ -216,8 +216,8 @@ pub struct MountPlan {
     /// The container has its own network namespace (else sysfs is bound read-only from the
     /// host: a user namespace cannot mount sysfs for a network namespace it does not own).
     pub own_netns: bool,
-    /// The container has its own ipc namespace (else mqueue and /dev/shm are the host's).
-    pub own_ipcns: bool,
+    /// `--ipc=host`: mqueue and /dev/shm are bound from the host.
+    pub host_ipc: bool,
     /// `--privileged`: /sys and the cgroup tree are writable.
     pub privileged: bool,
 }
@@ -289,7 +289,7 @@ pub fn mounts(plan: MountPlan) -> Vec<Mount> {
         "cgroup",
         &["nosuid", "noexec", "nodev", "relatime", rw_sys],
     ));
-    if plan.own_ipcns {
+    if !plan.host_ipc {
         m.push(mount(
             "/dev/mqueue",
             "mqueue",

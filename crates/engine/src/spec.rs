@@ -208,6 +208,8 @@ pub enum SpecBuildError {
     MountType { index: usize, typ: String },
     #[error("{field}: no volume {name:?}; create it first (docker volume create)")]
     VolumeNotFound { field: String, name: String },
+    #[error("CgroupParent: {parent:?} climbs out of the cgroup tree with \"..\"; name a cgroup below the root")]
+    CgroupParent { parent: String },
     #[error("{field}: {value:?} is not a valid ShmSize or tmpfs size")]
     Size { field: String, value: i64 },
 }
@@ -222,6 +224,11 @@ pub fn build_spec(
     image: &ImageConfigSubset,
     ctx: &BuildContext,
 ) -> Result<Spec, SpecBuildError> {
+    if host.cgroup_parent.split('/').any(|c| c == "..") {
+        return Err(SpecBuildError::CgroupParent {
+            parent: host.cgroup_parent.clone(),
+        });
+    }
     let opts = security::SecurityOpts::parse(&host.security_opt)?;
     let caps = security::capabilities(host)?;
     let ns = namespaces::plan(id, cfg, host, ctx)?;

@@ -232,7 +232,7 @@ pub(super) fn build(
     let mut all: Vec<Mount> = defaults::mounts(MountPlan {
         shm_size,
         own_netns: ns.sysfs_mountable,
-        own_ipcns: ns.own_ipc,
+        host_ipc: ns.host_ipc,
         privileged: host.privileged,
     })
     .into_iter()

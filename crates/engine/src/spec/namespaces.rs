@@ -15,6 +15,8 @@ pub(super) struct NsPlan {
     pub namespaces: Vec<LinuxNamespace>,
     pub own_net: bool,
     pub own_ipc: bool,
+    /// `IpcMode=host`: /dev/shm and /dev/mqueue are the host's.
+    pub host_ipc: bool,
     pub own_uts: bool,
     /// sysfs can be mounted: the container has its own network namespace and, in a user
     /// namespace, one that namespace owns (not one prepared outside it).
@@ -134,7 +136,7 @@ pub(super) fn plan(
     let userns_plan = ctx.userns.filter(|_| userns_wanted);
 
     let mut list = vec![ns(LinuxNamespaceType::Mount, None)];
-    let mut joined: Option<(&'static str, String)> = None;
+    let mut joined: Vec<(&'static str, String)> = Vec::new();
     let mut add =
         |typ: LinuxNamespaceType, field: &'static str, m: &Mode| -> Result<bool, SpecBuildError> {
             match m {
@@ -152,16 +154,7 @@ pub(super) fn plan(
                         }
                     })?;
                     list.push(ns(typ, Some(path)));
-                    match &joined {
-                        Some((_, first)) if first != id => {
-                            return Err(SpecBuildError::TwoUserNamespaces {
-                                fields: "PidMode/IpcMode/NetworkMode",
-                                first: first.clone(),
-                                second: id.clone(),
-                            })
-                        }
-                        _ => joined = Some((field, id.clone())),
-                    }
+                    joined.push((field, id.clone()));
                     Ok(false)
                 }
             }
@@ -191,7 +184,14 @@ pub(super) fn plan(
         if matches!(pid, Mode::Host) {
             return Err(SpecBuildError::HostPidWithUserns { field: "PidMode" });
         }
-        match &joined {
+        if let Some((_, second)) = joined.iter().find(|(_, id)| *id != joined[0].1) {
+            return Err(SpecBuildError::TwoUserNamespaces {
+                fields: "PidMode/IpcMode/NetworkMode",
+                first: joined[0].1.clone(),
+                second: second.clone(),
+            });
+        }
+        match joined.first() {
             // Namespaces of another container belong to its user namespace: join that too,
             // so the container can use them (its mappings are the other container's).
             Some((field, other)) => {
@@ -227,6 +227,7 @@ pub(super) fn plan(
         namespaces: list,
         own_net,
         own_ipc,
+        host_ipc: matches!(ipc, Mode::Host),
         own_uts,
         sysfs_mountable: own_net && (net_empty || !in_userns),
         in_userns,

@@ -126,7 +126,6 @@ pub(super) fn build(
         0 => None,
         -1 => Some(-1),
         s if s > 0 && m.memory == 0 => {
-            let _ = s;
             return Err(SpecBuildError::ResourceConflict {
                 field: "MemorySwap",
                 other: "an unset Memory (set Memory too)",

@@ -1,8 +1,9 @@
 //! build_spec: the golden `docker run busybox sh` request and Docker's merging rules.
-//! `tests/flags.rs` maps each flag; `tests/runtime.rs` runs a spec through hull-runtime's
+//! `tests/flags.rs` and `tests/resources.rs` map each flag; `tests/runtime.rs` runs a spec through hull-runtime's
 //! validation.
 
 mod flags;
+mod resources;
 mod runtime;
 
 use std::collections::HashMap;
