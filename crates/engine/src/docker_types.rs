@@ -299,6 +299,9 @@ pub struct HostConfig {
     pub readonly_paths: Option<Vec<String>>,
     #[serde(deserialize_with = "nullable")]
     pub runtime: String,
+    /// `[height, width]` of the client's terminal, for a `Tty` container (API 1.42+).
+    #[serde(deserialize_with = "nullable")]
+    pub console_size: Vec<u32>,
 }
 
 /// The parts of an image's config (`config` in the OCI image config) a container inherits.

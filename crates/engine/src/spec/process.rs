@@ -4,8 +4,8 @@
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    Capabilities, Capability, LinuxCapabilitiesBuilder, PosixRlimit, PosixRlimitType, Process,
-    ProcessBuilder, UserBuilder,
+    BoxBuilder, Capabilities, Capability, LinuxCapabilitiesBuilder, PosixRlimit, PosixRlimitType,
+    Process, ProcessBuilder, UserBuilder,
 };
 
 use super::namespaces::NsPlan;
@@ -246,6 +246,17 @@ pub(super) fn build(
         .no_new_privileges(no_new_privileges)
         .build()
         .expect("all process fields are set");
+    if let [height, width] = host.console_size[..] {
+        if cfg.tty && height > 0 && width > 0 {
+            process.set_console_size(Some(
+                BoxBuilder::default()
+                    .height(height as u64)
+                    .width(width as u64)
+                    .build()
+                    .expect("all console size fields are set"),
+            ));
+        }
+    }
     if host.oom_score_adj != 0 {
         process.set_oom_score_adj(Some(host.oom_score_adj as i32));
     }

@@ -209,6 +209,8 @@ fn docker_run_busybox_gets_every_default() {
     assert_eq!(p.no_new_privileges(), Some(true));
     assert_eq!(p.args().as_ref().unwrap(), &["sh"]);
     assert_eq!(p.terminal(), Some(true));
+    let console = p.console_size().unwrap();
+    assert_eq!((console.height(), console.width()), (24, 80));
     assert_eq!(p.cwd(), Path::new("/"));
     assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
     let env = p.env().as_ref().unwrap();

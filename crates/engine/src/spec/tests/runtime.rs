@@ -29,20 +29,33 @@ fn built_spec_passes_runtime_validation() {
     c.resolv_conf = Some(resolv);
     c.hosts = None;
     c.hostname_file = None;
-    let body = request(
-        r#""Tty":true,"Cmd":["sh"]"#,
-        r#""NetworkMode":"none","Memory":268435456,"NanoCpus":500000000,"Sysctls":{"kernel.shmmax":"1000000"},"Tmpfs":{"/run":""}"#,
-    );
-    let (cfg, hc) = parse_create_body(body.as_bytes()).unwrap();
-    let spec = build_spec(ID, &cfg, &hc, &busybox_image(), &c).unwrap();
+    let requests = [
+        request(
+            r#""Tty":true,"Cmd":["sh"]"#,
+            r#""NetworkMode":"none","Memory":268435456,"NanoCpus":500000000,
+                "Sysctls":{"kernel.shmmax":"1000000"},"Tmpfs":{"/run":""},"CapAdd":["NET_RAW"],
+                "Ulimits":[{"Name":"nproc","Soft":100,"Hard":200}],"ReadonlyRootfs":true"#,
+        ),
+        request("", r#""NetworkMode":"none","Privileged":true"#),
+        request(
+            "",
+            r#""NetworkMode":"none","UsernsMode":"host","PidsLimit":-1"#,
+        ),
+    ];
+    for body in requests {
+        let (cfg, hc) = parse_create_body(body.as_bytes()).unwrap();
+        let spec = build_spec(ID, &cfg, &hc, &busybox_image(), &c).unwrap();
 
-    // Through JSON, as hulld hands it to the shim.
-    let json = serde_json::to_vec_pretty(&spec).unwrap();
-    let parsed: Spec = hull_runtime::spec::parse_json(&json).unwrap();
-    let limits = hull_runtime::spec::HostLimits {
-        can_raise_rlimits: false,
-    };
-    hull_runtime::spec::validate(&parsed, dir.path(), &limits).unwrap();
-    let seccomp = parsed.linux().as_ref().unwrap().seccomp().clone().unwrap();
-    hull_seccomp::compile(&seccomp).unwrap();
+        // Through JSON, as hulld hands it to the shim.
+        let json = serde_json::to_vec_pretty(&spec).unwrap();
+        let parsed: Spec = hull_runtime::spec::parse_json(&json).unwrap();
+        let limits = hull_runtime::spec::HostLimits {
+            can_raise_rlimits: false,
+        };
+        hull_runtime::spec::validate(&parsed, dir.path(), &limits)
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
+        if let Some(seccomp) = parsed.linux().as_ref().unwrap().seccomp() {
+            hull_seccomp::compile(seccomp).unwrap();
+        }
+    }
 }
