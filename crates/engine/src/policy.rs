@@ -10,7 +10,7 @@ mod paths;
 
 use std::path::{Path, PathBuf};
 
-pub use paths::{normalize, resolve, HostPaths};
+pub use paths::{normalize, resolve, HostFs, HostPaths};
 
 use crate::defaults;
 use crate::docker_types::{ContainerConfig, HostConfig};

@@ -1,5 +1,5 @@
-//! Bind sources as the host will see them: lexically normalised (`/../`, `//`, `.`, a
-//! trailing `/`), then with symlinks resolved through the daemon's view of the host, so that
+//! Bind sources as the host will see them: symlinks resolved through the daemon's view of the
+//! host, the rest lexically normalised (`/../`, `//`, `.`, a trailing `/`), so that
 //! `/tmp/x/../../etc`, `//etc/` and a symlink to `/` are all checked as what they reach.
 
 use std::path::{Component, Path, PathBuf};
@@ -11,6 +11,20 @@ pub trait HostPaths {
     fn canonicalize(&self, path: &Path) -> Option<PathBuf>;
     /// Whether `path` (already resolved) is a block device.
     fn is_block_device(&self, path: &Path) -> bool;
+}
+
+/// The real filesystem, for hulld.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostFs;
+
+impl HostPaths for HostFs {
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+    fn is_block_device(&self, path: &Path) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+    }
 }
 
 /// Lexical normalisation of an absolute path: `.` and empty components dropped, `..` removes
@@ -29,30 +43,32 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// The path the host will mount: the longest existing ancestor resolved through `paths`, the
-/// rest appended, and the result normalised again (a resolved link may be followed by `..`).
+/// The path the host will mount, resolved component by component as the kernel walks it:
+/// each existing prefix through `paths` (so `link/..` is the link target's parent), and the
+/// part that does not exist yet appended lexically.
 pub fn resolve(path: &Path, paths: &dyn HostPaths) -> PathBuf {
-    let lexical = normalize(path);
-    // Resolve the whole path as given first: `link/..` means the link's parent to the kernel.
-    if let Some(real) = paths.canonicalize(path) {
-        return normalize(&real);
-    }
-    let mut head = lexical.clone();
-    let mut tail: Vec<std::ffi::OsString> = Vec::new();
-    loop {
-        if let Some(real) = paths.canonicalize(&head) {
-            let mut out = real;
-            for name in tail.iter().rev() {
-                out.push(name);
+    let mut current = paths
+        .canonicalize(Path::new("/"))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let mut components = path.components();
+    while let Some(c) = components.next() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            // `current` has no symlinks left, so `..` is its parent.
+            Component::ParentDir => {
+                current.pop();
             }
-            return normalize(&out);
-        }
-        match (head.file_name().map(|n| n.to_owned()), head.parent()) {
-            (Some(name), Some(parent)) => {
-                tail.push(name);
-                head = parent.to_owned();
+            Component::Normal(name) => {
+                let next = current.join(name);
+                match paths.canonicalize(&next) {
+                    Some(real) => current = normalize(&real),
+                    None => {
+                        let rest: PathBuf = components.collect();
+                        return normalize(&next.join(rest));
+                    }
+                }
             }
-            _ => return lexical,
         }
     }
+    current
 }

@@ -24,6 +24,17 @@ fn fake() -> FakeHost {
     let mut real = HashMap::new();
     for (p, r) in [
         ("/", "/"),
+        ("/tmp", "/tmp"),
+        ("/home", "/home"),
+        ("/home/u", "/home/u"),
+        ("/var", "/var"),
+        ("/var/lib", "/var/lib"),
+        ("/run", "/run"),
+        ("/dev", "/dev"),
+        ("/dev/disk", "/dev/disk"),
+        ("/dev/disk/by-id", "/dev/disk/by-id"),
+        ("/etc/ssl", "/etc/ssl"),
+        ("/tmp/ssl", "/etc/ssl"),
         ("/etc", "/etc"),
         ("/srv", "/srv"),
         ("/srv/www", "/srv/www"),
@@ -180,6 +191,8 @@ fn path_tricks_are_seen_through() {
         "/home/u/link-to-etc:/h",
         "/var/run/docker.sock:/s",
         "/../../etc/passwd:/h",
+        "/tmp/ssl/../shadow:/h",
+        "/nowhere/../etc:/h",
     ] {
         let msg = refused(&format!(r#""Binds":["{bind}"]"#));
         assert!(msg.contains("refused by policy"), "{bind}: {msg}");
@@ -239,4 +252,21 @@ fn bind_prefixes() {
         check(&cfg, &host, &policy(), &fake()),
         Err(PolicyViolation::Privileged)
     );
+}
+
+#[test]
+fn the_real_filesystem_resolves_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("root");
+    std::os::unix::fs::symlink("/", &link).unwrap();
+    assert_eq!(
+        resolve(&link.join("etc/../etc"), &HostFs),
+        PathBuf::from("/etc")
+    );
+    assert!(!HostFs.is_block_device(Path::new("/dev/null")));
+    let bind = format!(r#""Binds":["{}:/h"]"#, link.display());
+    let body = format!(r#"{{"HostConfig":{{{bind}}}}}"#);
+    let (cfg, host) = parse_create_body(body.as_bytes()).unwrap();
+    let e = check(&cfg, &host, &policy(), &HostFs).unwrap_err();
+    assert!(matches!(e, PolicyViolation::BindDenied { .. }), "{e}");
 }
