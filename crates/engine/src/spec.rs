@@ -206,6 +206,11 @@ pub enum SpecBuildError {
     BindOption { field: String, option: String },
     #[error("Mounts[{index}].Type: {typ:?} is not bind, volume or tmpfs")]
     MountType { index: usize, typ: String },
+    #[error("Binds/Mounts/Tmpfs: mount target {target} {reason}", target = .target.display())]
+    MountTarget {
+        target: PathBuf,
+        reason: &'static str,
+    },
     #[error("{field}: no volume {name:?}; create it first (docker volume create)")]
     VolumeNotFound { field: String, name: String },
     #[error("CgroupParent: {parent:?} climbs out of the cgroup tree with \"..\"; name a cgroup below the root")]

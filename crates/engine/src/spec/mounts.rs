@@ -222,6 +222,21 @@ pub(super) fn build(
             }
         }
     }
+    for (i, m) in user.iter().enumerate() {
+        let dest = m.destination();
+        if dest == Path::new("/") {
+            return Err(SpecBuildError::MountTarget {
+                target: dest.to_owned(),
+                reason: "would hide the container's root filesystem",
+            });
+        }
+        if user[..i].iter().any(|other| other.destination() == dest) {
+            return Err(SpecBuildError::MountTarget {
+                target: dest.to_owned(),
+                reason: "is the target of two mounts; keep one",
+            });
+        }
+    }
     user.sort_by_key(|m| m.destination().components().count());
 
     let shm_size = if host.shm_size == 0 {

@@ -245,6 +245,14 @@ fn binds_mounts_tmpfs_and_volumes() {
         let e = build_with(&request("", hc), &host).unwrap_err().to_string();
         assert!(e.starts_with(field), "{hc}: {e}");
     }
+    for hc in [
+        r#""Binds":["/a:/"]"#,
+        r#""Binds":["/a:/x","/b:/x/"]"#,
+        r#""Binds":["/a:/x"],"Tmpfs":{"/x":""}"#,
+    ] {
+        let e = build_with(&request("", hc), &host).unwrap_err().to_string();
+        assert!(e.contains("mount target"), "{hc}: {e}");
+    }
     // A user mount over a default one replaces it.
     let s = spec("", r#""Binds":["/srv/shm:/dev/shm"]"#);
     assert_eq!(
