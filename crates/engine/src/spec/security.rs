@@ -44,7 +44,7 @@ impl SecurityOpts {
                 out.no_new_privileges = Some(true);
                 continue;
             }
-            // `=` first: a profile's JSON text contains `:`.
+            // The key ends at the first `=` or `:` (a profile's JSON after it has both).
             let (key, value) = match (opt.find('='), opt.find(':')) {
                 (Some(e), Some(c)) if c < e => opt.split_at(c),
                 (Some(e), _) => opt.split_at(e),
