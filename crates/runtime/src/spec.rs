@@ -339,10 +339,10 @@ pub fn validate(spec: &Spec, bundle: &Path, host: &HostLimits) -> Result<(), Spe
                     "is not a namespaced sysctl; refusing to change the host",
                 ))
             }
-            Some(t) if !new_ns(linux, t) => {
+            Some(t) if !own_ns(linux, t) => {
                 return Err(invalid(
                     format!("linux.sysctl.{key}"),
-                    format!("needs a new {t:?} namespace"),
+                    format!("needs the container's own {t:?} namespace (a new one, or one joined by path that is not the runtime's)"),
                 ))
             }
             _ => {}
@@ -415,6 +415,32 @@ pub fn validate(spec: &Spec, bundle: &Path, host: &HostLimits) -> Result<(), Spe
         }
     }
     Ok(())
+}
+
+/// True when the container gets a namespace of type `t` that is not the runtime's own: a new
+/// one, or one joined by path whose inode differs from the runtime's (a network namespace a
+/// network layer prepared, say). Sysctls may be set only there.
+fn own_ns(linux: &oci_spec::runtime::Linux, t: LinuxNamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let name = match t {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        _ => return new_ns(linux, t),
+    };
+    let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
+    linux.namespaces().iter().flatten().any(|n| {
+        n.typ() == t
+            && match n.path() {
+                None => true,
+                Some(p) => match (std::fs::metadata(p), &ours) {
+                    (Ok(theirs), Some(ours)) => {
+                        (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())
+                    }
+                    _ => false,
+                },
+            }
+    })
 }
 
 /// True when the spec asks for a *new* namespace of type `t` (listed without a path).

@@ -186,3 +186,38 @@ fn time_namespace_applies_offsets() {
     );
     assert!(offsets.contains(&vec!["boottime", "86400", "0"]), "{out}");
 }
+
+/// A net.* sysctl is allowed in a network namespace joined by path (one a network layer made)
+/// and refused for the runtime's own (host) namespace.
+#[test]
+fn net_sysctl_in_joined_namespace_only() {
+    require_root!();
+    let mut c = Case::new("ns-sysctl", &["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    let file = c.dir.join("netns");
+    std::fs::write(&file, "").unwrap();
+    let path = file.to_str().unwrap().to_string();
+    cmd::host("unshare", &[&format!("--net={path}"), "true"]);
+    let _unmount = Unmount(path.clone());
+    set_netns_path(&mut c, &path);
+    c.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let out = c.run().ok();
+    assert_eq!(out.stdout.trim(), "1", "{out}");
+
+    if hull_e2e_runtime::is_hull() {
+        let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+        let mut h = Case::new("ns-sysctl-host", &["true"]);
+        set_netns_path(&mut h, "/proc/self/ns/net");
+        h.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        let out = h.run();
+        assert!(
+            !out.success(),
+            "a net sysctl in the host's netns must be refused: {out}"
+        );
+        assert!(
+            out.stderr.contains("linux.sysctl.net.ipv4.ip_forward"),
+            "{out}"
+        );
+        let host_after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+        assert_eq!(host_before, host_after, "the host's sysctl changed");
+    }
+}
