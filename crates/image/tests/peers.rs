@@ -336,3 +336,63 @@ fn docker_load_accepts_what_hull_saves() {
     }
     daemon.stop();
 }
+
+/// `podman load` (containers/storage, private root) accepts what hull saves, with the same ID.
+#[test]
+fn podman_load_accepts_what_hull_saves() {
+    let Some(tools) = need("podman load", &["busybox", "podman"]) else {
+        return;
+    };
+    // podman 4 makes /run/containers/networks whatever it is told; remove it if it is new.
+    struct RemoveIfNew(&'static str, bool);
+    impl Drop for RemoveIfNew {
+        fn drop(&mut self) {
+            if self.1 {
+                let _ = std::fs::remove_dir_all(self.0);
+            }
+        }
+    }
+    let _run_dir = RemoveIfNew("/run/containers", !Path::new("/run/containers").exists());
+    let t = tempfile::tempdir().unwrap();
+    let bb = busybox_image(t.path());
+    let s = ImageStore::open(&t.path().join("store")).unwrap();
+    let recs = archive::load_file(&s, &bb, &LoadOptions::default(), &NoProgress).unwrap();
+    let saved = t.path().join("hull-save.tar");
+    archive::save(&s, &["busybox"], std::fs::File::create(&saved).unwrap()).unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = Command::new(&tools[1]);
+        c.arg("--root")
+            .arg(t.path().join("podman-root"))
+            .arg("--runroot")
+            .arg(t.path().join("podman-run"))
+            .arg("--tmpdir")
+            .arg(t.path().join("podman-tmp"))
+            .arg("--network-config-dir")
+            .arg(t.path().join("podman-net"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "none",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
+            .args(args);
+        run_with_timeout(&mut c, LIMIT)
+    };
+    let res = podman(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(res.success(), "podman load failed:\n{}", res.describe());
+    let res = podman(&[
+        "images",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Repository}}:{{.Tag}}",
+    ]);
+    assert!(res.success(), "podman images failed:\n{}", res.describe());
+    let listed = res.describe();
+    assert!(
+        listed.contains(recs[0].id.hex()) && listed.contains("docker.io/library/busybox:latest"),
+        "podman does not show hull's image {} as busybox:latest:\n{listed}",
+        recs[0].id
+    );
+}
