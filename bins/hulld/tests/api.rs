@@ -52,7 +52,7 @@ fn errors_are_docker_json_and_the_daemon_keeps_serving() {
     let (code, body) = d.curl(&[], "/images/nosuch/json");
     assert_eq!(
         (code, message(&body).as_str()),
-        (404, "no such image: nosuch")
+        (404, "No such image: nosuch")
     );
     let (code, body) = d.curl(&["-X", "POST"], "/images/create");
     assert_eq!(code, 400, "{body}");

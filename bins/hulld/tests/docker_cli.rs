@@ -101,6 +101,37 @@ fn images_and_system(cli: &str) {
     let ps = d.ok(cli, &["ps", "-a"]);
     assert!(ps.starts_with("CONTAINER ID"), "{ps}");
 
+    // docker import: a rootfs tarball (busybox's layer) with --change and --message.
+    let layer = d.dir.path().join("rootfs.tar");
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -xOf {tar} --wildcards '*/layer.tar' > {}",
+            layer.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let layer = layer.to_str().unwrap();
+    let args = [
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-m",
+        "from a test",
+        layer,
+        "imported:1",
+    ];
+    let id = d.ok(cli, &args);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let cmd = d.ok(
+        cli,
+        &["inspect", "-f", "{{json .Config.Cmd}}", "imported:1"],
+    );
+    assert_eq!(cmd.trim(), r#"["sh"]"#);
+    let hist = d.ok(cli, &["history", "--format", "{{.Comment}}", "imported:1"]);
+    assert!(hist.contains("from a test"), "{hist}");
+
     let pruned = d.ok(cli, &["image", "prune", "-a", "-f"]);
     assert!(pruned.contains("deleted: sha256:"), "{pruned}");
     assert!(d.ok(cli, &["images", "-q"]).trim().is_empty());

@@ -2,6 +2,7 @@
 //! error leaves as Docker's JSON shape `{"message": "..."}`.
 
 use hull_image::images::ErrorKind;
+use hull_image::ImageError;
 use hyper::StatusCode;
 
 use crate::body::{json_response, ApiBody};
@@ -56,22 +57,36 @@ impl ApiError {
         }
     }
 
+    /// The message clients see. Docker's own wording where clients match on it: docker-py
+    /// raises `ImageNotFound` only for "No such image: ...".
+    pub fn message(&self) -> String {
+        use hull_image::archive::ArchiveError;
+        match self {
+            ApiError::Images(ImagesError::Image(ImageError::NotFound(n)))
+            | ApiError::Images(ImagesError::Archive(ArchiveError::Image(ImageError::NotFound(
+                n,
+            )))) => format!("No such image: {n}"),
+            e => e.to_string(),
+        }
+    }
+
     /// Docker's error response: the status code and `{"message": "..."}`.
     pub fn into_response(self) -> hyper::Response<ApiBody> {
         let status = self.status();
+        let message = self.message();
         if status.is_server_error() {
-            tracing::error!("{self}");
+            tracing::error!("{message}");
         } else {
-            tracing::debug!(%status, "{self}");
+            tracing::debug!(%status, "{message}");
         }
-        json_response(status, &serde_json::json!({ "message": self.to_string() }))
+        json_response(status, &serde_json::json!({ "message": message }))
     }
 }
 
 /// The line a JSON progress stream ends with when its operation fails after the response
 /// began (Docker's `errorDetail`).
 pub fn stream_error_line(e: &ApiError) -> String {
-    let m = e.to_string();
+    let m = e.message();
     serde_json::json!({ "errorDetail": { "message": m }, "error": m }).to_string()
 }
 
@@ -81,11 +96,9 @@ mod tests {
 
     #[test]
     fn kinds_map_to_docker_codes() {
-        let nf = ApiError::Images(ImagesError::Image(hull_image::ImageError::NotFound(
-            "x".into(),
-        )));
+        let nf = ApiError::Images(ImagesError::Image(ImageError::NotFound("x".into())));
         assert_eq!(nf.status(), StatusCode::NOT_FOUND);
-        assert_eq!(nf.to_string(), "no such image: x");
+        assert_eq!(nf.message(), "No such image: x");
         assert_eq!(ApiError::NoRoute.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             ApiError::NotImplemented("x").status(),
