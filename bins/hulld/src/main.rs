@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use hull_api::{Daemon, ImageService, RegistrySettings, SystemConfig};
+use hull_api::{Daemon, Events, ImageService, RegistrySettings, SystemConfig};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn private_dir(p: &Path, mode: u32) -> anyhow::Result<()> {
@@ -80,15 +80,18 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     let image_root = cfg.data_root.join("image");
     let store = hull_image::ImageStore::open(&image_root)
         .with_context(|| format!("opening the image store {}", image_root.display()))?;
+    let events = Arc::new(Events::default());
     let images = ImageService::new(
         store,
         RegistrySettings {
             insecure: cfg.insecure_registries.clone(),
             auth_dir,
         },
+        events.clone(),
     );
     let daemon = Arc::new(Daemon {
         images: Arc::new(images),
+        events,
         system: SystemConfig {
             id: engine_id(&cfg.data_root)?,
             data_root: cfg.data_root.display().to_string(),

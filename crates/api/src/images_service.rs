@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use hull_image::archive::{self, ArchiveError, ImportOptions, LoadOptions};
 use hull_image::images::ErrorKind;
@@ -14,6 +15,7 @@ use hull_image::registry::{PlatformError, RegistryError};
 use hull_image::remove::DeleteItem;
 use hull_image::{ImageError, ImageRecord, ImageStore, Reference};
 
+use crate::events::Events;
 use crate::images_api::{
     Emit, ImageSummary, Images, ImportRequest, ListFilter, PruneReport, PullRequest, PushRequest,
 };
@@ -77,11 +79,16 @@ pub struct RegistrySettings {
 pub struct ImageService {
     pub(crate) store: ImageStore,
     pub(crate) registry: RegistrySettings,
+    pub(crate) events: Arc<Events>,
 }
 
 impl ImageService {
-    pub fn new(store: ImageStore, registry: RegistrySettings) -> ImageService {
-        ImageService { store, registry }
+    pub fn new(store: ImageStore, registry: RegistrySettings, events: Arc<Events>) -> ImageService {
+        ImageService {
+            store,
+            registry,
+            events,
+        }
     }
 
     fn summary(&self, r: &ImageRecord) -> ImageSummary {
@@ -108,6 +115,16 @@ impl ImageService {
             virtual_size: r.size,
             labels,
             containers: -1,
+        }
+    }
+
+    /// Publishes the events of a removal.
+    fn removed(&self, items: &[DeleteItem]) {
+        for it in items {
+            match it {
+                DeleteItem::Untagged(n) => self.events.image("untag", n, n),
+                DeleteItem::Deleted(d) => self.events.image("delete", &d.to_string(), ""),
+            }
         }
     }
 
@@ -175,13 +192,18 @@ impl Images for ImageService {
 
     fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImagesError> {
         let tag = if tag.is_empty() { "latest" } else { tag };
-        self.store.tag(name, &format!("{repo}:{tag}"))?;
+        let target = format!("{repo}:{tag}");
+        let rec = self.store.tag(name, &target)?;
+        let familiar = Reference::parse(&target).map_or(target, |r| r.familiar());
+        self.events.image("tag", &rec.id.to_string(), &familiar);
         Ok(())
     }
 
     fn remove(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImagesError> {
         // No containers yet: no image is in use.
-        Ok(self.store.remove(name, force, &|_| false)?)
+        let items = self.store.remove(name, force, &|_| false)?;
+        self.removed(&items);
+        Ok(items)
     }
 
     fn load(&self, src: &mut dyn Read, quiet: bool, emit: Emit) -> Result<(), ImagesError> {
@@ -190,7 +212,14 @@ impl Images for ImageService {
                 emit(m.to_json());
             }
         };
-        archive::load(&self.store, src, &LoadOptions::default(), &progress)?;
+        let recs = archive::load(&self.store, src, &LoadOptions::default(), &progress)?;
+        for r in recs {
+            self.events.image(
+                "load",
+                &r.id.to_string(),
+                r.repo_tags.first().map_or("", String::as_str),
+            );
+        }
         Ok(())
     }
 
@@ -204,6 +233,9 @@ impl Images for ImageService {
     fn save(&self, names: &[String], out: &mut dyn Write) -> Result<(), ImagesError> {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         archive::save(&self.store, &names, out)?;
+        for n in names {
+            self.events.image("save", n, n);
+        }
         Ok(())
     }
 
@@ -228,6 +260,8 @@ impl Images for ImageService {
         let quiet = |_: Message| {};
         let rec = archive::import(&self.store, src, "-", name.as_ref(), &opts, &quiet)?;
         emit(serde_json::json!({ "status": rec.id.to_string() }).to_string());
+        let name = name.map(|r| r.familiar()).unwrap_or_default();
+        self.events.image("import", &rec.id.to_string(), &name);
         Ok(())
     }
 
@@ -247,7 +281,10 @@ impl Images for ImageService {
                 continue;
             }
             match self.store.remove(&r.id.to_string(), true, &|_| false) {
-                Ok(items) => report.images_deleted.extend(items),
+                Ok(items) => {
+                    self.removed(&items);
+                    report.images_deleted.extend(items)
+                }
                 // Removed meanwhile by another request: nothing to do.
                 Err(ImageError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -255,6 +292,13 @@ impl Images for ImageService {
         }
         self.store.gc()?;
         report.space_reclaimed = before.saturating_sub(self.blob_bytes()?);
+        let attrs = [("reclaimed".to_string(), report.space_reclaimed.to_string())];
+        self.events.publish(crate::events::Event::new(
+            "image",
+            "prune",
+            "",
+            attrs.into(),
+        ));
         Ok(report)
     }
 }

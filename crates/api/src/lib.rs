@@ -1,7 +1,7 @@
 //! hull's Docker Engine API: the routes `hulld` serves over HTTP/1 on a UNIX socket.
 //!
 //! - [`router`]: the `/v1.xx` prefix and version check, dispatch, Docker's headers.
-//! - [`system`]: `/_ping`, `/version`, `/info`.
+//! - [`system`]: `/_ping`, `/version`, `/info`; [`events`]: `/events`.
 //! - [`images_routes`]: `/images/...`, over the [`images_api::Images`] trait, implemented on
 //!   hull's image store by [`images_service`] and [`registry_service`].
 //! - [`errors`]: the one mapping of error kinds to HTTP status codes and Docker's JSON shape.
@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod errors;
+pub mod events;
 pub mod images_api;
 pub mod images_routes;
 pub mod images_service;
@@ -29,6 +30,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 
+pub use events::Events;
 pub use images_api::Images;
 pub use images_service::{ImageService, RegistrySettings};
 
@@ -49,6 +51,7 @@ pub struct SystemConfig {
 /// What the routes serve from.
 pub struct Daemon {
     pub images: Arc<dyn Images>,
+    pub events: Arc<Events>,
     pub system: SystemConfig,
 }
 

@@ -87,6 +87,8 @@ pub fn pull(svc: &ImageService, req: &PullRequest, emit: Emit) -> Result<(), Ima
     )?;
     // The registry client has already reported "Digest:" and "Status:".
     registry::register_pulled(&svc.store, &reference, &pulled)?;
+    let name = reference.familiar();
+    svc.events.image("pull", &name, &name);
     Ok(())
 }
 
@@ -143,6 +145,8 @@ pub fn push(svc: &ImageService, req: &PushRequest, emit: Emit) -> Result<(), Ima
             &forward(emit),
         )?;
         let size = svc.store.content.size(&pushed.digest).unwrap_or(0);
+        let name = target.familiar();
+        svc.events.image("push", &name, &name);
         // The client has reported "<tag>: digest: ... size: ..."; the CLI also reads aux.
         let tag = target.tag.clone().unwrap_or_default();
         emit(

@@ -10,7 +10,7 @@ use hyper::{Method, Request, Response};
 use crate::body::{ok_json, ApiBody};
 use crate::errors::ApiError;
 use crate::query::Query;
-use crate::{images_routes, system, Daemon, API_VERSION, MIN_API_VERSION};
+use crate::{events, images_routes, system, Daemon, API_VERSION, MIN_API_VERSION};
 
 fn parse_version(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
@@ -75,6 +75,7 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (&Method::GET | &Method::HEAD, "/_ping") => Ok(system::ping(&method)),
         (&Method::GET, "/version") => Ok(system::version()),
         (&Method::GET, "/info") => system::info(d).await,
+        (&Method::GET, "/events") => events::route(d.events.clone(), &q),
         (_, r) if r.starts_with("/images/") => {
             images_routes::route(d.images.clone(), &r["/images".len()..], &q, req).await
         }
