@@ -1,5 +1,6 @@
 //! docker push and pull through hulld against a private Debian `docker-registry` on
-//! 127.0.0.1, anonymous and with credentials (X-Registry-Auth from the CLI's config.json).
+//! 127.0.0.1, anonymous and with credentials (docker login through hulld's /auth, then
+//! X-Registry-Auth from the CLI's config.json).
 
 mod common;
 
@@ -49,10 +50,19 @@ fn push_with_credentials() {
     d.ok(cli, &["tag", "busybox", &name]);
     let e = d.fails(cli, &["push", &name]);
     assert!(e.contains("401") || e.contains("unauthorized"), "{e}");
-    write_docker_config(&d.docker_config, &reg.host, "alice", "s3cret");
+    // docker login checks the password through hulld, then stores it for the CLI.
+    let e = d.fails(cli, &["login", "-u", "alice", "-p", "wrong", &reg.host]);
+    assert!(e.contains("401") || e.contains("unauthorized"), "{e}");
+    let out = d.ok(cli, &["login", "-u", "alice", "-p", "s3cret", &reg.host]);
+    assert!(out.contains("Login Succeeded"), "{out}");
     let out = d.ok(cli, &["push", &name]);
     assert!(out.contains("1: digest: sha256:"), "{out}");
     d.ok(cli, &["rmi", &name]);
+    d.ok(cli, &["pull", &name]);
+    // Credentials written by hand (as another tool would) work too.
+    std::fs::remove_file(d.docker_config.join("config.json")).unwrap();
+    d.fails(cli, &["pull", &name]);
+    write_docker_config(&d.docker_config, &reg.host, "alice", "s3cret");
     d.ok(cli, &["pull", &name]);
     // The daemon keeps no credentials after the request.
     let auth = d.dir.path().join("exec/auth");

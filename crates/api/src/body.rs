@@ -11,6 +11,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
 
+use crate::errors::ApiError;
+
 /// A response body: all at once, or streamed from a channel until its senders are gone.
 pub enum ApiBody {
     Full(Option<Bytes>),
@@ -74,6 +76,26 @@ pub fn json_response(status: StatusCode, v: &impl serde::Serialize) -> Response<
 
 pub fn ok_json(v: &impl serde::Serialize) -> Response<ApiBody> {
     json_response(StatusCode::OK, v)
+}
+
+/// Reads a whole JSON request body of at most `limit` bytes.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    mut body: Incoming,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ApiError::ReadBody(e.to_string()))?;
+        if let Ok(d) = frame.into_data() {
+            if buf.len() + d.len() > limit {
+                return Err(ApiError::ReadBody(format!(
+                    "the body is larger than {limit} bytes"
+                )));
+            }
+            buf.extend_from_slice(&d);
+        }
+    }
+    serde_json::from_slice(&buf).map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))
 }
 
 /// A request body as a blocking reader: an async task forwards its frames into a channel

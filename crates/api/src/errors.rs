@@ -2,6 +2,7 @@
 //! error leaves as Docker's JSON shape `{"message": "..."}`.
 
 use hull_image::images::ErrorKind;
+use hull_image::registry::RegistryError;
 use hull_image::ImageError;
 use hyper::StatusCode;
 
@@ -41,6 +42,12 @@ impl ApiError {
             | ApiError::ReadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::TaskFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Images(ImagesError::Registry(RegistryError::Unauthorized { .. })) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Images(ImagesError::Registry(RegistryError::Forbidden { .. })) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Images(e) => match e.kind() {
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
                 ErrorKind::Conflict => StatusCode::CONFLICT,

@@ -101,6 +101,9 @@ pub trait Images: Send + Sync + 'static {
     ) -> Result<(), ImagesError>;
     fn pull(&self, req: &PullRequest, emit: Emit) -> Result<(), ImagesError>;
     fn push(&self, req: &PushRequest, emit: Emit) -> Result<(), ImagesError>;
+    /// Checks credentials against a registry (`docker login`); `server` is Docker's
+    /// `serveraddress` ("127.0.0.1:5000", "https://index.docker.io/v1/").
+    fn login(&self, server: &str, auth: &Credentials) -> Result<(), ImagesError>;
     /// Removes dangling images (all images when `dangling_only` is false) and unused blobs.
     fn prune(&self, dangling_only: bool) -> Result<PruneReport, ImagesError>;
 }

@@ -286,3 +286,28 @@ async fn prune(images: Arc<dyn Images>, q: &Query) -> Result<Response<ApiBody>> 
         &blocking("prune", move || images.prune(dangling_only)).await?,
     ))
 }
+
+/// `POST /auth` (docker login): `{"username", "password", "serveraddress"}`.
+pub async fn login(images: Arc<dyn Images>, req: Request<Incoming>) -> Result<Response<ApiBody>> {
+    #[derive(serde::Deserialize)]
+    struct Login {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        #[serde(default)]
+        serveraddress: String,
+    }
+    let l: Login = crate::body::read_json(req.into_body(), 64 << 10).await?;
+    if l.username.is_empty() || l.password.is_empty() {
+        return Err(ApiError::bad("body", "username and password are required"));
+    }
+    let creds = Credentials {
+        username: l.username,
+        password: l.password,
+    };
+    blocking("login", move || images.login(&l.serveraddress, &creds)).await?;
+    Ok(ok_json(
+        &serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
+    ))
+}

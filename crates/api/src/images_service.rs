@@ -11,7 +11,7 @@ use hull_image::images::ErrorKind;
 use hull_image::inspect::{HistoryItem, InspectData};
 use hull_image::progress::Message;
 use hull_image::reference::ReferenceError;
-use hull_image::registry::{PlatformError, RegistryError};
+use hull_image::registry::{Credentials, PlatformError, RegistryError};
 use hull_image::remove::DeleteItem;
 use hull_image::{ImageError, ImageRecord, ImageStore, Reference};
 
@@ -271,6 +271,10 @@ impl Images for ImageService {
 
     fn push(&self, req: &PushRequest, emit: Emit) -> Result<(), ImagesError> {
         crate::registry_service::push(self, req, emit)
+    }
+
+    fn login(&self, server: &str, auth: &Credentials) -> Result<(), ImagesError> {
+        crate::registry_service::login(self, server, auth)
     }
 
     fn prune(&self, dangling_only: bool) -> Result<PruneReport, ImagesError> {

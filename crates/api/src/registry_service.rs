@@ -157,3 +157,37 @@ pub fn push(svc: &ImageService, req: &PushRequest, emit: Emit) -> Result<(), Ima
     }
     Ok(())
 }
+
+/// The registry host of Docker's `serveraddress`: "https://index.docker.io/v1/" is Docker
+/// Hub ("docker.io"), "127.0.0.1:5000" itself.
+fn server_host(server: &str) -> &str {
+    let s = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"))
+        .unwrap_or(server);
+    match s.split('/').next().unwrap_or("") {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        h => h,
+    }
+}
+
+pub fn login(svc: &ImageService, server: &str, auth: &Credentials) -> Result<(), ImagesError> {
+    let host = server_host(server);
+    // Any repository does: the check is /v2/ (or the token for pulling from it).
+    let reference = Reference::parse(&format!("{host}/library/hull-login"))?;
+    let (opts, _auth) = options(svc, &reference.domain, Some(auth))?;
+    registry::login(&reference, &opts)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_hosts() {
+        use super::server_host;
+        assert_eq!(server_host("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(server_host(""), "docker.io");
+        assert_eq!(server_host("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(server_host("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+    }
+}

@@ -76,6 +76,7 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (&Method::GET, "/version") => Ok(system::version()),
         (&Method::GET, "/info") => system::info(d).await,
         (&Method::GET, "/events") => events::route(d.events.clone(), &q),
+        (&Method::POST, "/auth") => images_routes::login(d.images.clone(), req).await,
         (_, r) if r.starts_with("/images/") => {
             images_routes::route(d.images.clone(), &r["/images".len()..], &q, req).await
         }
