@@ -216,11 +216,15 @@ mod tests {
         assert_eq!(c.hosts, [DEFAULT_HOST]);
         let e = load(flags(&["--config-file", fp, "--data-root", "/a"])).unwrap_err();
         assert!(e.to_string().contains("data-root"), "{e}");
+        let e = load(flags(&["--config-file", fp, "-l", "loud"])).unwrap_err();
+        assert!(matches!(e, ConfigError::Conflict(_)), "{e}");
+        std::fs::write(&f, r#"{"log-level": "loud"}"#).unwrap();
+        let e = load(flags(&["--config-file", fp])).unwrap_err();
+        assert!(matches!(e, ConfigError::LogLevel(_)), "{e}");
         std::fs::write(&f, r#"{"storage-driver": "overlay2"}"#).unwrap();
         let e = load(flags(&["--config-file", fp])).unwrap_err();
         assert!(e.to_string().contains("storage-driver"), "{e}");
         let e = load(flags(&["--config-file", "/nonexistent/daemon.json"])).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
-        assert!(load(flags(&["--log-level", "loud", "--config-file", fp])).is_err());
     }
 }

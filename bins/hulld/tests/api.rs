@@ -151,8 +151,50 @@ fn startup_checks() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
     assert!(mode == 0o600 || mode == 0o660, "{mode:o}");
+    // With a group that exists: 0660 and that group.
+    use std::os::unix::fs::MetadataExt;
+    let g = Hulld::start_with(&["-G", "root"]);
+    let meta = std::fs::metadata(&g.socket).unwrap();
+    assert_eq!((meta.permissions().mode() & 0o777, meta.gid()), (0o660, 0));
+
     // Stopping removes the socket.
     let mut d = d;
     assert!(d.stop(), "hulld exits 0 on SIGTERM");
     assert!(!d.socket.exists());
+}
+
+#[test]
+fn concurrent_clients() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = Hulld::start();
+    let tar = busybox_tar().to_str().unwrap();
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let d = &d;
+            s.spawn(move || {
+                d.ok("/usr/bin/docker", &["load", "-i", tar]);
+                d.ok("/usr/bin/docker", &["tag", "busybox", &format!("c/bb:{i}")]);
+                for _ in 0..5 {
+                    d.ok("/usr/bin/docker", &["images"]);
+                    let (code, _) = d.curl(&[], "/info");
+                    assert_eq!(code, 200);
+                }
+                let out = d.dir.path().join(format!("save-{i}.tar"));
+                let out = out.to_str().unwrap();
+                d.ok(
+                    "/usr/bin/docker",
+                    &["save", "-o", out, &format!("c/bb:{i}")],
+                );
+            });
+        }
+    });
+    let list = d.ok(
+        "/usr/bin/docker",
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    );
+    for i in 0..4 {
+        assert!(list.contains(&format!("c/bb:{i}")), "{list}");
+    }
 }
