@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod client;
 mod error;
+pub mod login;
 pub mod manifest;
 pub mod pull;
 pub mod push;
@@ -25,6 +26,7 @@ use std::sync::Mutex;
 pub use auth::{Credentials, CredentialsError};
 pub use client::RegistryOptions;
 pub use error::RegistryError;
+pub use login::login;
 pub use manifest::{Platform, PlatformError};
 pub use pull::{pull, Pulled};
 pub use push::{push, Pushed};

@@ -1,0 +1,230 @@
+//! hulld's settings: command-line flags like dockerd's, merged with a JSON configuration file
+//! with daemon.json's keys. As in dockerd, a setting given both ways is an error, and so is
+//! a key hulld does not know.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+pub const DEFAULT_HOST: &str = "unix:///run/hull/hull.sock";
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/hull/daemon.json";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hulld",
+    version,
+    about = "hull's daemon: the Docker Engine API on a UNIX socket"
+)]
+pub struct Flags {
+    /// Socket to listen on (repeatable): unix:///path. tcp:// needs mutual TLS, not yet
+    /// available. Default unix:///run/hull/hull.sock.
+    #[arg(short = 'H', long = "host", value_name = "ADDR")]
+    pub hosts: Vec<String>,
+    /// Root of persistent state (images). Default /var/lib/hull.
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+    /// Root of runtime state (private, 0700). Default /run/hull.
+    #[arg(long, value_name = "DIR")]
+    pub exec_root: Option<PathBuf>,
+    /// Group given access to the socket (0660); root only when it does not exist. Default hull.
+    #[arg(short = 'G', long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// debug, info, warn, error or fatal. Default info.
+    #[arg(short = 'l', long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Debug logging (as --log-level debug).
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// A registry (host[:port]) that may be reached over plain HTTP (repeatable); loopback
+    /// registries always may.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// JSON configuration file (daemon.json keys). Default /etc/hull/daemon.json, if present.
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+}
+
+/// The configuration file's keys (daemon.json's names).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct File {
+    hosts: Option<Vec<String>>,
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    group: Option<String>,
+    log_level: Option<String>,
+    debug: Option<bool>,
+    insecure_registries: Option<Vec<String>>,
+}
+
+/// The merged settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hosts: Vec<String>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub group: String,
+    pub log_level: String,
+    pub insecure_registries: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "the following directives are specified both as a flag and in the configuration file: {0}"
+    )]
+    Conflict(String),
+    #[error("--log-level {0:?}: expected one of debug, info, warn, error, fatal")]
+    LogLevel(String),
+    #[error("{what} {path}: must be an absolute path")]
+    Relative { what: &'static str, path: PathBuf },
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<File, ConfigError> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(File::default())
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+pub fn load(flags: Flags) -> Result<Config, ConfigError> {
+    let explicit = flags.config_file.is_some();
+    let path = flags
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    let file = read_file(&path, explicit)?;
+    let mut both = Vec::new();
+    let mut pick = |name: &str, flag: bool, in_file: bool| {
+        if flag && in_file {
+            both.push(name.to_string());
+        }
+    };
+    pick("hosts", !flags.hosts.is_empty(), file.hosts.is_some());
+    pick(
+        "data-root",
+        flags.data_root.is_some(),
+        file.data_root.is_some(),
+    );
+    pick(
+        "exec-root",
+        flags.exec_root.is_some(),
+        file.exec_root.is_some(),
+    );
+    pick("group", flags.group.is_some(), file.group.is_some());
+    pick(
+        "log-level",
+        flags.log_level.is_some(),
+        file.log_level.is_some(),
+    );
+    pick(
+        "insecure-registries",
+        !flags.insecure_registries.is_empty(),
+        file.insecure_registries.is_some(),
+    );
+    if !both.is_empty() {
+        return Err(ConfigError::Conflict(both.join(", ")));
+    }
+    let debug = flags.debug || file.debug.unwrap_or(false);
+    let mut log_level = flags
+        .log_level
+        .or(file.log_level)
+        .unwrap_or_else(|| "info".into());
+    if !["debug", "info", "warn", "error", "fatal"].contains(&log_level.as_str()) {
+        return Err(ConfigError::LogLevel(log_level));
+    }
+    if debug {
+        log_level = "debug".into();
+    }
+    let hosts = match (flags.hosts, file.hosts) {
+        (h, _) if !h.is_empty() => h,
+        (_, Some(h)) if !h.is_empty() => h,
+        _ => vec![DEFAULT_HOST.to_string()],
+    };
+    let cfg = Config {
+        hosts,
+        data_root: flags
+            .data_root
+            .or(file.data_root)
+            .unwrap_or_else(|| "/var/lib/hull".into()),
+        exec_root: flags
+            .exec_root
+            .or(file.exec_root)
+            .unwrap_or_else(|| "/run/hull".into()),
+        group: flags.group.or(file.group).unwrap_or_else(|| "hull".into()),
+        log_level,
+        insecure_registries: if flags.insecure_registries.is_empty() {
+            file.insecure_registries.unwrap_or_default()
+        } else {
+            flags.insecure_registries
+        },
+    };
+    for (what, p) in [
+        ("--data-root", &cfg.data_root),
+        ("--exec-root", &cfg.exec_root),
+    ] {
+        if !p.is_absolute() {
+            return Err(ConfigError::Relative {
+                what,
+                path: p.clone(),
+            });
+        }
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::parse_from(std::iter::once("hulld").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn file_and_flags_merge_and_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(&f, r#"{"data-root": "/srv/hull", "log-level": "warn"}"#).unwrap();
+        let fp = f.to_str().unwrap();
+        let c = load(flags(&["--config-file", fp, "--exec-root", "/run/x"])).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/srv/hull"));
+        assert_eq!(c.exec_root, PathBuf::from("/run/x"));
+        assert_eq!(c.log_level, "warn");
+        assert_eq!(c.hosts, [DEFAULT_HOST]);
+        let e = load(flags(&["--config-file", fp, "--data-root", "/a"])).unwrap_err();
+        assert!(e.to_string().contains("data-root"), "{e}");
+        let e = load(flags(&["--config-file", fp, "-l", "loud"])).unwrap_err();
+        assert!(matches!(e, ConfigError::Conflict(_)), "{e}");
+        std::fs::write(&f, r#"{"log-level": "loud"}"#).unwrap();
+        let e = load(flags(&["--config-file", fp])).unwrap_err();
+        assert!(matches!(e, ConfigError::LogLevel(_)), "{e}");
+        std::fs::write(&f, r#"{"storage-driver": "overlay2"}"#).unwrap();
+        let e = load(flags(&["--config-file", fp])).unwrap_err();
+        assert!(e.to_string().contains("storage-driver"), "{e}");
+        let e = load(flags(&["--config-file", "/nonexistent/daemon.json"])).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+    }
+}

@@ -1,0 +1,170 @@
+//! hulld: hull's daemon. Serves the Docker Engine API (system and image endpoints so far) on
+//! UNIX sockets, with state under `--data-root` and private runtime files under
+//! `--exec-root`. Flags are dockerd's where they mean the same (see `config`).
+
+#![forbid(unsafe_code)]
+
+mod config;
+mod listen;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use hull_api::{Daemon, Events, ImageService, RegistrySettings, SystemConfig};
+use tokio::signal::unix::{signal, SignalKind};
+
+fn private_dir(p: &Path, mode: u32) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(p)
+        .with_context(|| format!("creating {}", p.display()))
+}
+
+/// This daemon's persistent ID (`<data-root>/engine-id`), made on first start.
+fn engine_id(data_root: &Path) -> anyhow::Result<String> {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .context("reading a random uuid from /proc")?
+        .trim()
+        .to_string();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, &id).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+fn init_logging(level: &str) {
+    let level = if level == "fatal" { "error" } else { level };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let t2 = tx.clone();
+    tokio::spawn(async move {
+        term.recv().await;
+        let _ = tx.send("SIGTERM").await;
+    });
+    tokio::spawn(async move {
+        int.recv().await;
+        let _ = t2.send("SIGINT").await;
+    });
+    Ok(rx.recv().await.unwrap_or("signal"))
+}
+
+fn run(cfg: config::Config) -> anyhow::Result<()> {
+    let sockets: Vec<PathBuf> = cfg
+        .hosts
+        .iter()
+        .map(|h| listen::socket_path(h))
+        .collect::<Result<_, _>>()?;
+    private_dir(&cfg.data_root, 0o700)?;
+    private_dir(&cfg.exec_root, 0o700)?;
+    let auth_dir = cfg.exec_root.join("auth");
+    private_dir(&auth_dir, 0o700)?;
+    let image_root = cfg.data_root.join("image");
+    let store = hull_image::ImageStore::open(&image_root)
+        .with_context(|| format!("opening the image store {}", image_root.display()))?;
+    let events = Arc::new(Events::default());
+    let images = ImageService::new(
+        store,
+        RegistrySettings {
+            insecure: cfg.insecure_registries.clone(),
+            auth_dir,
+        },
+        events.clone(),
+    );
+    let daemon = Arc::new(Daemon {
+        images: Arc::new(images),
+        events,
+        system: SystemConfig {
+            id: engine_id(&cfg.data_root)?,
+            data_root: cfg.data_root.display().to_string(),
+            insecure_registries: cfg.insecure_registries.clone(),
+            debug: cfg.log_level == "debug",
+        },
+    });
+    let mut listeners = Vec::new();
+    for path in &sockets {
+        let (l, grouped) = listen::bind(path, &cfg.group)?;
+        if !grouped {
+            tracing::warn!(
+                "group {:?} not found: {} is root only (0600)",
+                cfg.group,
+                path.display()
+            );
+        }
+        listeners.push(l);
+    }
+    let pid_file = cfg.exec_root.join("hulld.pid");
+    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", pid_file.display()))?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_io()
+        .enable_time()
+        .thread_name("hulld")
+        .build()
+        .context("starting the async runtime")?;
+    let result = rt.block_on(async {
+        for (l, path) in listeners.into_iter().zip(&sockets) {
+            let l = tokio::net::UnixListener::from_std(l)
+                .with_context(|| format!("listening on {}", path.display()))?;
+            tracing::info!("API listen on {}", path.display());
+            tokio::spawn(hull_api::serve(l, daemon.clone()));
+        }
+        tracing::info!(
+            data_root = %cfg.data_root.display(),
+            exec_root = %cfg.exec_root.display(),
+            "hulld {} ready (API {})",
+            env!("CARGO_PKG_VERSION"),
+            hull_api::API_VERSION
+        );
+        let sig = wait_for_signal().await?;
+        tracing::info!("{sig}: shutting down");
+        anyhow::Ok(())
+    });
+    for path in &sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    // In-flight image operations are abandoned; the store is crash-safe.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}
+
+fn main() -> ExitCode {
+    let flags = config::Flags::parse();
+    let cfg = match config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hulld: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&cfg.log_level);
+    match run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

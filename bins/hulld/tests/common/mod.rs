@@ -1,0 +1,343 @@
+//! e2e helpers: a private hulld (temporary data root, exec root and socket, stopped by its
+//! pid), the docker CLIs to drive it, a private Debian `docker-registry` on 127.0.0.1, and
+//! the busybox image of `scripts/mk-busybox-image.sh`.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Whether the e2e tests can run: root, busybox-static and Debian's docker CLI. A missing
+/// one is a skip, or a failure with HULL_REQUIRE_PEERS=1 (CI).
+pub fn preflight(extra: &[&str]) -> bool {
+    let mut missing: Vec<String> = ["/usr/bin/docker", "/bin/busybox"]
+        .iter()
+        .chain(extra)
+        .filter(|b| !Path::new(b).exists())
+        .map(|b| b.to_string())
+        .collect();
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        missing.push("root (scripts/mk-busybox-image.sh)".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "hulld e2e tests need {} (scripts/install-deps)",
+        missing.join(", ")
+    );
+    if std::env::var("HULL_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{msg}; HULL_REQUIRE_PEERS=1 makes this a failure");
+    }
+    eprintln!("SKIP {msg}");
+    false
+}
+
+/// The docker CLIs present: Debian's 20.10 and, if installed, a newer one.
+pub fn docker_clis() -> Vec<&'static str> {
+    ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect()
+}
+
+/// A running hulld with private state.
+pub struct Hulld {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    /// DOCKER_CONFIG for the clients (no credentials unless a test writes some).
+    pub docker_config: PathBuf,
+}
+
+pub fn hulld_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hulld")
+}
+
+impl Hulld {
+    pub fn start() -> Hulld {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Hulld {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run/hull.sock");
+        let docker_config = dir.path().join("docker-config");
+        std::fs::create_dir(&docker_config).unwrap();
+        let log = std::fs::File::create(dir.path().join("hulld.log")).unwrap();
+        // Never the host's /etc/hull/daemon.json.
+        std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
+        let child = Command::new(hulld_bin())
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--config-file")
+            .arg(dir.path().join("daemon.json"))
+            .args(["--log-level", "debug"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting hulld");
+        let mut d = Hulld {
+            child,
+            dir,
+            socket,
+            docker_config,
+        };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("hulld exited ({st}): {}", self.log());
+            }
+            if self
+                .raw("GET /_ping HTTP/1.0\r\n\r\n")
+                .is_some_and(|r| r.contains("200 OK"))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hulld did not answer: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hulld.log")).unwrap_or_default()
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Runs `cli args...` against this daemon.
+    pub fn docker(&self, cli: &str, args: &[&str]) -> Output {
+        self.docker_cmd(cli, args).output().expect("running docker")
+    }
+
+    pub fn docker_cmd(&self, cli: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(cli);
+        c.args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs docker and asserts success; returns stdout.
+    pub fn ok(&self, cli: &str, args: &[&str]) -> String {
+        let out = self.docker(cli, args);
+        assert!(
+            out.status.success(),
+            "{cli} {args:?} failed: {}\n--- hulld log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs docker and asserts failure; returns stderr.
+    pub fn fails(&self, cli: &str, args: &[&str]) -> String {
+        let out = self.docker(cli, args);
+        assert!(
+            !out.status.success(),
+            "{cli} {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// Sends raw bytes on a new connection; the response, or None if it could not connect.
+    pub fn raw(&self, request: &str) -> Option<String> {
+        let mut s = UnixStream::connect(&self.socket).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(request.as_bytes()).ok()?;
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// `curl --unix-socket` to a path: (status, body).
+    pub fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
+            .arg(&self.socket)
+            .args(args)
+            .arg(format!("http://hull{path}"))
+            .output()
+            .expect("running curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then wait (SIGKILL after 10 s). Returns the exit status's success.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.success();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Hulld {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// The busybox image archive, made once per test process.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let tmp = dir.join(format!("hulld-test-busybox-{}.tar", std::process::id()));
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mk-busybox-image.sh");
+        let st = Command::new("bash")
+            .arg(script)
+            .arg(&tmp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/mk-busybox-image.sh failed");
+        let out = dir.join("hulld-test-busybox.tar");
+        std::fs::rename(&tmp, &out).unwrap();
+        out
+    })
+}
+
+/// A private Debian `docker-registry` on 127.0.0.1 (free port, temporary storage, plain
+/// HTTP, optional htpasswd users), stopped by its pid on drop.
+pub struct Registry {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub host: String,
+}
+
+impl Registry {
+    pub fn start(users: &[(&str, &str)]) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.path().join("storage");
+        std::fs::create_dir(&storage).unwrap();
+        let mut auth = String::new();
+        if !users.is_empty() {
+            let htpasswd = dir.path().join("htpasswd");
+            let mut lines = String::new();
+            for (u, p) in users {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", u, p])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "htpasswd failed");
+                lines.push_str(String::from_utf8(out.stdout).unwrap().trim());
+                lines.push('\n');
+            }
+            std::fs::write(&htpasswd, lines).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: hull-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry");
+        let mut r = Registry {
+            child,
+            dir,
+            host: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&r.host).is_err() {
+            if let Ok(Some(st)) = r.child.try_wait() {
+                panic!("docker-registry exited ({st})");
+            }
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `dir/config.json` with credentials for `host`, as `docker login` would.
+pub fn write_docker_config(dir: &Path, host: &str, user: &str, password: &str) {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+}

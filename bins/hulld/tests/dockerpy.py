@@ -1,0 +1,57 @@
+"""docker-py (Debian's python3-docker) against hulld: the SDK's image calls and errors.
+
+Usage: DOCKER_HOST=unix://... dockerpy.py BUSYBOX_TAR REGISTRY_HOST
+"""
+import os
+import sys
+
+import docker
+
+tar, registry = sys.argv[1], sys.argv[2]
+c = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto")
+assert c.ping()
+assert c.version()["ApiVersion"] == "1.43", c.version()
+info = c.info()
+assert info["Driver"] == "hull-overlay", info
+assert "name=no-new-privileges" in info["SecurityOptions"], info
+
+with open(tar, "rb") as f:
+    loaded = c.images.load(f.read())
+assert any("busybox:latest" in i.tags for i in loaded), loaded
+img = c.images.get("busybox")
+assert img.tags == ["busybox:latest"], img.tags
+assert img.attrs["Config"]["Cmd"] == ["sh"], img.attrs
+assert img.history()[0]["Id"] == img.id
+assert img.tag("pyrepo/bb", "2")
+assert "pyrepo/bb:2" in [t for i in c.images.list() for t in i.tags]
+assert [i.id for i in c.images.list(name="pyrepo/bb")] == [img.id]
+archive = b"".join(img.save(named=True))
+assert len(archive) > 1 << 20, len(archive)
+c.images.remove("pyrepo/bb:2")
+c.images.remove("busybox")
+assert c.images.list() == []
+assert c.images.load(archive)[0].id == img.id
+
+name = f"{registry}/py/bb"
+img.tag(name, "3")
+out = c.images.push(name, tag="3")
+assert "3: digest: sha256:" in out, out
+c.images.remove(f"{name}:3")
+pulled = c.images.pull(name, tag="3")
+assert pulled.id == img.id, pulled
+
+try:
+    c.images.get("nosuch")
+    raise AssertionError("nosuch found")
+except docker.errors.ImageNotFound:
+    pass
+try:
+    c.containers.run("busybox", "true")
+    raise AssertionError("run worked")
+except docker.errors.APIError as e:
+    assert e.status_code == 501, e
+    assert "not supported yet" in str(e), e
+
+c.images.prune(filters={"dangling": False})
+assert c.images.list() == []
+print("docker-py: ok")

@@ -1,0 +1,127 @@
+//! The one place where errors become HTTP: each error kind maps to a status code, and every
+//! error leaves as Docker's JSON shape `{"message": "..."}`.
+
+use hull_image::images::ErrorKind;
+use hull_image::registry::RegistryError;
+use hull_image::ImageError;
+use hyper::StatusCode;
+
+use crate::body::{json_response, ApiBody};
+use crate::images_service::ImagesError;
+use crate::{API_VERSION, MIN_API_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("page not found")]
+    NoRoute,
+    #[error("client version {0} is too new. Maximum supported API version is {API_VERSION}")]
+    VersionTooNew(String),
+    #[error("client version {0} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version")]
+    VersionTooOld(String),
+    #[error("invalid parameter {name:?}: {reason}")]
+    BadParameter { name: &'static str, reason: String },
+    #[error("reading the request body: {0}")]
+    ReadBody(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("{0} not supported yet: this hulld serves only the system and image endpoints")]
+    NotImplemented(&'static str),
+    #[error("the {0} operation stopped unexpectedly (see the daemon log)")]
+    TaskFailed(&'static str),
+    #[error(transparent)]
+    Images(#[from] ImagesError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NoRoute | ApiError::NoSuchContainer(_) => StatusCode::NOT_FOUND,
+            ApiError::VersionTooNew(_)
+            | ApiError::VersionTooOld(_)
+            | ApiError::BadParameter { .. }
+            | ApiError::ReadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::TaskFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Images(ImagesError::Registry(RegistryError::Unauthorized { .. })) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Images(ImagesError::Registry(RegistryError::Forbidden { .. })) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::Images(e) => match e.kind() {
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+                ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    pub fn bad(name: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError::BadParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    /// The message clients see. Docker's own wording where clients match on it: docker-py
+    /// raises `ImageNotFound` only for "No such image: ...".
+    pub fn message(&self) -> String {
+        use hull_image::archive::ArchiveError;
+        match self {
+            ApiError::Images(ImagesError::Image(ImageError::NotFound(n)))
+            | ApiError::Images(ImagesError::Archive(ArchiveError::Image(ImageError::NotFound(
+                n,
+            )))) => format!("No such image: {n}"),
+            e => e.to_string(),
+        }
+    }
+
+    /// Docker's error response: the status code and `{"message": "..."}`.
+    pub fn into_response(self) -> hyper::Response<ApiBody> {
+        let status = self.status();
+        let message = self.message();
+        if status.is_server_error() {
+            tracing::error!("{message}");
+        } else {
+            tracing::debug!(%status, "{message}");
+        }
+        json_response(status, &serde_json::json!({ "message": message }))
+    }
+}
+
+/// The line a JSON progress stream ends with when its operation fails after the response
+/// began (Docker's `errorDetail`).
+pub fn stream_error_line(e: &ApiError) -> String {
+    let m = e.message();
+    serde_json::json!({ "errorDetail": { "message": m }, "error": m }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_docker_codes() {
+        let nf = ApiError::Images(ImagesError::Image(ImageError::NotFound("x".into())));
+        assert_eq!(nf.status(), StatusCode::NOT_FOUND);
+        assert_eq!(nf.message(), "No such image: x");
+        assert_eq!(ApiError::NoRoute.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            ApiError::NotImplemented("x").status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            ApiError::bad("force", "x").status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn stream_errors_have_docker_shape() {
+        let line = stream_error_line(&ApiError::NoRoute);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["error"], "page not found");
+        assert_eq!(v["errorDetail"]["message"], "page not found");
+    }
+}
