@@ -21,6 +21,8 @@ pub enum BridgeError {
         #[source]
         source: NetlinkError,
     },
+    #[error("a link named {bridge} exists and is not a bridge ({kind})")]
+    NotABridge { bridge: String, kind: String },
     #[error("bridge {bridge} vanished while it was being set up")]
     Vanished { bridge: String },
     #[error("cannot add gateway address {address}/{prefix_len} to bridge {bridge}: {source}")]
@@ -45,14 +47,17 @@ pub enum BridgeError {
     },
 }
 
-/// Makes sure bridge `name` exists, is up and has `gateway/prefix_len`. A bridge this
-/// call created is deleted again if a later step fails.
+/// Makes sure bridge `name` exists, is up and has `gateway/prefix_len`; with `reuse`
+/// false an existing link of that name is an error (a new network never takes over a
+/// bridge it did not make). A bridge this call created is deleted again if a later
+/// step fails.
 pub fn ensure(
     nl: &mut Netlink,
     name: &str,
     mtu: u32,
     gateway: Ipv4Addr,
     prefix_len: u8,
+    reuse: bool,
 ) -> Result<(), BridgeError> {
     let find = |nl: &mut Netlink| {
         nl.link_by_name(name).map_err(|source| BridgeError::Find {
@@ -61,8 +66,14 @@ pub fn ensure(
         })
     };
     let (index, created) = match find(nl)? {
-        Some(link) => (link.index, false),
-        None => {
+        Some(link) if reuse && link.kind.as_deref() == Some("bridge") => (link.index, false),
+        Some(link) if reuse => {
+            return Err(BridgeError::NotABridge {
+                bridge: name.to_owned(),
+                kind: link.kind.unwrap_or_else(|| "no driver".to_owned()),
+            })
+        }
+        _ => {
             nl.create_bridge(name, mtu)
                 .map_err(|source| BridgeError::Create {
                     bridge: name.to_owned(),

@@ -196,6 +196,7 @@ impl Manager {
             network.mtu,
             network.ipam.gateway,
             subnet.prefix_len(),
+            false,
         )?;
         if let Err(e) = self.store.save(&network) {
             let _ = bridge::delete(&mut nl, &network.bridge);
@@ -215,6 +216,7 @@ impl Manager {
                     n.mtu,
                     n.ipam.gateway,
                     n.ipam.subnet.prefix_len(),
+                    true,
                 )?;
                 Ok(n)
             }

@@ -5,6 +5,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 
+use hull_network::bridge::BridgeError;
 use hull_network::endpoint::EndpointError;
 use hull_network::netlink::Netlink;
 use hull_network::{netns, Attachment, EndpointOptions, ManagerError, NetworkMode};
@@ -207,4 +208,40 @@ fn a_failure_after_the_veth_exists_removes_it() {
         .unwrap();
     assert!(matches!(ep, Attachment::Bridge(_)));
     m.teardown(&NetworkMode::Bridge, "c").unwrap();
+}
+
+#[test]
+fn a_network_never_takes_over_a_link_and_a_failed_create_removes_its_bridge() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    let m = &env.manager;
+    Netlink::open_in(env.host.as_fd())
+        .unwrap()
+        .create_bridge("taken0", 1500)
+        .unwrap();
+    let cfg = |name: &str, bridge: &str| hull_network::NetworkConfig {
+        name: name.into(),
+        subnet: Some("10.40.0.0/24".parse().unwrap()),
+        bridge: Some(bridge.into()),
+        ..Default::default()
+    };
+    let err = m.create_network(&cfg("a", "taken0")).unwrap_err();
+    assert!(
+        matches!(err, ManagerError::Bridge(BridgeError::Create { .. })),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with("cannot create bridge taken0"),
+        "{err}"
+    );
+    assert!(m.networks().unwrap().is_empty());
+
+    // the record cannot be written once the bridge exists: the bridge goes again
+    std::fs::create_dir(env.state.path().join(".b.json.tmp")).unwrap();
+    let err = m.create_network(&cfg("b", "mybr0")).unwrap_err();
+    assert!(matches!(err, ManagerError::Store(_)), "{err}");
+    assert_eq!(link_names(env.host.as_fd()), ["lo", "taken0"]);
+    assert!(m.networks().unwrap().is_empty());
 }

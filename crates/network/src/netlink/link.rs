@@ -20,6 +20,8 @@ pub struct LinkInfo {
     pub controller: Option<u32>,
     pub mtu: Option<u32>,
     pub mac: Option<Vec<u8>>,
+    /// The driver (`bridge`, `veth`, ...); none for `lo` and physical devices.
+    pub kind: Option<String>,
 }
 
 /// A veth pair: `name` stays in the namespace of the socket, `peer_name` is created
@@ -144,6 +146,7 @@ fn link_info(m: &LinkMessage) -> LinkInfo {
         controller: None,
         mtu: None,
         mac: None,
+        kind: None,
     };
     for a in &m.attributes {
         match a {
@@ -151,6 +154,13 @@ fn link_info(m: &LinkMessage) -> LinkInfo {
             LinkAttribute::Controller(c) => info.controller = Some(*c),
             LinkAttribute::Mtu(v) => info.mtu = Some(*v),
             LinkAttribute::Address(mac) => info.mac = Some(mac.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let NlLinkInfo::Kind(k) = i {
+                        info.kind = Some(k.to_string());
+                    }
+                }
+            }
             _ => {}
         }
     }
