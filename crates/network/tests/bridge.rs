@@ -10,7 +10,7 @@ use hull_network::endpoint::EndpointError;
 use hull_network::netlink::Netlink;
 use hull_network::{netns, Attachment, EndpointOptions, ManagerError, NetworkMode};
 
-use common::{env, link_names, links, root, tcp_roundtrip};
+use common::{env, link_names, links, ping, root, tcp_roundtrip};
 
 fn endpoint(a: Attachment) -> hull_network::Endpoint {
     match a {
@@ -78,6 +78,11 @@ fn two_containers_on_the_default_bridge_talk_and_teardown_removes_everything() {
     tcp_roundtrip(&c1, e1.address, &c2);
     tcp_roundtrip(&c2, e2.address, &c1);
     tcp_roundtrip(&c1, e1.address, &env.host);
+    // and ICMP, where busybox is installed
+    if let Some(ok) = ping(&c1, e2.address) {
+        assert!(ok, "ping {} from c1", e2.address);
+        assert_eq!(ping(&c2, net.ipam.gateway), Some(true));
+    }
 
     m.teardown(&NetworkMode::Bridge, "c1").unwrap();
     m.teardown(&NetworkMode::Bridge, "c2").unwrap();

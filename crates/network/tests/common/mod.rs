@@ -78,3 +78,27 @@ pub fn tcp_roundtrip(server_ns: &OwnedFd, addr: Ipv4Addr, client_ns: &OwnedFd) {
         server.join().unwrap();
     });
 }
+
+/// `busybox ping -c1` of `addr` from inside `ns` (entered by nsenter through this
+/// process's fd of the namespace); None when busybox is not installed.
+pub fn ping(ns: &OwnedFd, addr: Ipv4Addr) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let path = format!("/proc/{}/fd/{}", std::process::id(), ns.as_raw_fd());
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={path}"))
+        .args([busybox, "ping", "-c1", "-W2"])
+        .arg(addr.to_string())
+        .output()
+        .expect("run nsenter");
+    if !out.status.success() {
+        eprintln!(
+            "ping {addr}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(out.status.success())
+}
