@@ -227,6 +227,24 @@ impl Manager {
         }
     }
 
+    /// Makes the bridge of every network again where it is gone (after a reboot of
+    /// the host, or a restart of a test namespace).
+    pub fn restore(&self) -> Result<Vec<Network>, ManagerError> {
+        let networks = self.store.list()?;
+        let mut nl = self.netlink();
+        for n in &networks {
+            bridge::ensure(
+                &mut nl,
+                &n.bridge,
+                n.mtu,
+                n.ipam.gateway,
+                n.ipam.subnet.prefix_len(),
+                true,
+            )?;
+        }
+        Ok(networks)
+    }
+
     /// Removes a network without endpoints, and its bridge.
     pub fn remove_network(&self, name: &str) -> Result<(), ManagerError> {
         let _lock = self.store.lock()?;

@@ -9,7 +9,9 @@ use std::fs::File;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
+use std::os::fd::AsRawFd;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
@@ -23,6 +25,30 @@ pub enum NetnsError {
     },
     #[error("cannot enter the network namespace (setns): {0}")]
     Enter(#[source] nix::Error),
+    #[error("cannot create the mount point {path} for a network namespace: {source}")]
+    CreatePinFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot bind-mount the network namespace on {path}: {source}")]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("cannot unmount the network namespace at {path}: {source}")]
+    Unpin {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("cannot remove {path}: {source}")]
+    RemovePinFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the thread working in a network namespace panicked")]
     ThreadPanicked,
 }
@@ -64,4 +90,54 @@ pub fn open(path: &Path) -> Result<OwnedFd, NetnsError> {
             path: path.to_owned(),
             source,
         })
+}
+
+/// Bind-mounts the namespace `netns` on `path` (a new empty file), so that it can be
+/// joined by path (the OCI `namespaces[].path` of a container) and outlives every fd.
+/// A failure leaves no file behind.
+pub fn pin(netns: BorrowedFd<'_>, path: &Path) -> Result<(), NetnsError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|source| NetnsError::CreatePinFile {
+            path: path.to_owned(),
+            source,
+        })?;
+    let source = format!("/proc/self/fd/{}", netns.as_raw_fd());
+    if let Err(e) = mount(
+        Some(source.as_str()),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        let _ = std::fs::remove_file(path);
+        return Err(NetnsError::Pin {
+            path: path.to_owned(),
+            source: e,
+        });
+    }
+    Ok(())
+}
+
+/// Undoes [`pin`]: unmounts (lazily, so a namespace still in use by a process stays
+/// alive for it) and removes the file. A path that is not there is not an error.
+pub fn unpin(path: &Path) -> Result<(), NetnsError> {
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(source) => {
+            return Err(NetnsError::Unpin {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NetnsError::RemovePinFile {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
