@@ -147,7 +147,12 @@ impl Store {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(read_err)? {
             let name = entry.map_err(read_err)?.file_name();
-            let Some(name) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            // temp files, the lock and anything else that is not a record
+            let Some(name) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|n| validate_name(n).is_ok())
+            else {
                 continue;
             };
             if let Some(n) = self.load(name)? {
