@@ -1,0 +1,351 @@
+//! The networks of one daemon: records in the store, bridges and endpoints in the
+//! network namespace it works on (given as an fd, normally the host's).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::bridge::{self, BridgeError};
+use crate::endpoint::{self, Endpoint, EndpointError};
+use crate::ipam::{self, IpamError, Pool};
+use crate::mode::{NetworkMode, DEFAULT_BRIDGE, DEFAULT_NETWORK};
+use crate::netlink::{Netlink, NetlinkError};
+use crate::store::{self, Network, Store, StoreError};
+use crate::subnet::Ipv4Net;
+
+pub const DEFAULT_MTU: u32 = 1500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("cannot open netlink in the daemon's network namespace: {0}")]
+    HostNetlink(#[source] NetlinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the routes of the daemon's network namespace: {0}")]
+    ReadRoutes(#[source] NetlinkError),
+    #[error("network {name} already exists")]
+    NetworkExists { name: String },
+    #[error("network {name} not found")]
+    NoSuchNetwork { name: String },
+    #[error("subnet {subnet} of network {name} overlaps subnet {other_subnet} of network {other}")]
+    Overlap {
+        name: String,
+        subnet: Ipv4Net,
+        other: String,
+        other_subnet: Ipv4Net,
+    },
+    #[error("bridge {bridge} is already used by network {other}")]
+    BridgeTaken { bridge: String, other: String },
+    #[error("network {network}: {source}")]
+    Ipam {
+        network: String,
+        #[source]
+        source: IpamError,
+    },
+    #[error("cannot read random bytes for a network ID: {0}")]
+    Random(#[source] io::Error),
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("network {name} has active endpoints: {containers}")]
+    InUse { name: String, containers: String },
+    #[error("container {container} is already attached to network {network}")]
+    AlreadyAttached { container: String, network: String },
+}
+
+/// Options of `docker network create` that this slice knows.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkConfig {
+    pub name: String,
+    pub subnet: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub mtu: Option<u32>,
+    /// The bridge device (default: `hull0` for the default network, `br-<id:12>`).
+    pub bridge: Option<String>,
+}
+
+/// Per-container options for an endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    /// `--ip`: must be free and in the subnet.
+    pub ip: Option<Ipv4Addr>,
+    /// `--mac-address`; by default derived from the address.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// What [`Manager::setup`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// A veth on a bridge network.
+    Bridge(Endpoint),
+    /// `none`: only `lo`, up.
+    Loopback,
+    /// `host` or `container:`: the namespace is someone else's, nothing was done.
+    Shared,
+}
+
+pub struct Manager {
+    store: Store,
+    host: Mutex<Netlink>,
+    host_netns: OwnedFd,
+}
+
+impl Manager {
+    /// `state_dir` holds the network records; `host_netns` is the namespace where
+    /// bridges live (the host's, in hulld; a test namespace in tests).
+    pub fn new(state_dir: &Path, host_netns: OwnedFd) -> Result<Self, ManagerError> {
+        let host = Netlink::open_in(host_netns.as_fd()).map_err(ManagerError::HostNetlink)?;
+        Ok(Manager {
+            store: Store::open(state_dir)?,
+            host: Mutex::new(host),
+            host_netns,
+        })
+    }
+
+    pub fn host_netns(&self) -> BorrowedFd<'_> {
+        self.host_netns.as_fd()
+    }
+
+    fn netlink(&self) -> MutexGuard<'_, Netlink> {
+        self.host.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn networks(&self) -> Result<Vec<Network>, ManagerError> {
+        Ok(self.store.list()?)
+    }
+
+    pub fn network(&self, name: &str) -> Result<Network, ManagerError> {
+        self.store
+            .load(name)?
+            .ok_or_else(|| ManagerError::NoSuchNetwork {
+                name: name.to_owned(),
+            })
+    }
+
+    /// Creates a network and its bridge. Without a subnet, the first default pool
+    /// that overlaps no other network and no route of the namespace is taken.
+    pub fn create_network(&self, cfg: &NetworkConfig) -> Result<Network, ManagerError> {
+        store::validate_name(&cfg.name)?;
+        let _lock = self.store.lock()?;
+        if self.store.load(&cfg.name)?.is_some() {
+            return Err(ManagerError::NetworkExists {
+                name: cfg.name.clone(),
+            });
+        }
+        let others = self.store.list()?;
+        let subnet = match cfg.subnet {
+            Some(subnet) => {
+                if let Some(o) = others.iter().find(|o| o.ipam.subnet.overlaps(&subnet)) {
+                    return Err(ManagerError::Overlap {
+                        name: cfg.name.clone(),
+                        subnet,
+                        other: o.name.clone(),
+                        other_subnet: o.ipam.subnet,
+                    });
+                }
+                subnet
+            }
+            None => {
+                let routes = self.netlink().routes().map_err(ManagerError::ReadRoutes)?;
+                let taken: Vec<Ipv4Net> = others
+                    .iter()
+                    .map(|o| o.ipam.subnet)
+                    .chain(routes.iter().map(|r| r.destination))
+                    .collect();
+                ipam::choose_subnet(&taken).map_err(|source| ManagerError::Ipam {
+                    network: cfg.name.clone(),
+                    source,
+                })?
+            }
+        };
+        let ipam = Pool::new(subnet, cfg.gateway).map_err(|source| ManagerError::Ipam {
+            network: cfg.name.clone(),
+            source,
+        })?;
+        let id = random_id()?;
+        let bridge = cfg.bridge.clone().unwrap_or_else(|| {
+            if cfg.name == DEFAULT_NETWORK {
+                DEFAULT_BRIDGE.to_owned()
+            } else {
+                format!("br-{}", &id[..12])
+            }
+        });
+        if let Some(o) = others.iter().find(|o| o.bridge == bridge) {
+            return Err(ManagerError::BridgeTaken {
+                bridge,
+                other: o.name.clone(),
+            });
+        }
+        let network = Network {
+            id,
+            name: cfg.name.clone(),
+            driver: "bridge".to_owned(),
+            bridge,
+            mtu: cfg.mtu.unwrap_or(DEFAULT_MTU),
+            ipam,
+            endpoints: Default::default(),
+        };
+        let mut nl = self.netlink();
+        bridge::ensure(
+            &mut nl,
+            &network.bridge,
+            network.mtu,
+            network.ipam.gateway,
+            subnet.prefix_len(),
+            false,
+        )?;
+        if let Err(e) = self.store.save(&network) {
+            let _ = bridge::delete(&mut nl, &network.bridge);
+            return Err(e.into());
+        }
+        Ok(network)
+    }
+
+    /// The default network (`bridge` on `hull0`), created if missing; its bridge is
+    /// made again if it is gone (after a reboot).
+    pub fn ensure_default(&self) -> Result<Network, ManagerError> {
+        match self.store.load(DEFAULT_NETWORK)? {
+            Some(n) => {
+                bridge::ensure(
+                    &mut self.netlink(),
+                    &n.bridge,
+                    n.mtu,
+                    n.ipam.gateway,
+                    n.ipam.subnet.prefix_len(),
+                    true,
+                )?;
+                Ok(n)
+            }
+            None => self.create_network(&NetworkConfig {
+                name: DEFAULT_NETWORK.to_owned(),
+                ..NetworkConfig::default()
+            }),
+        }
+    }
+
+    /// Makes the bridge of every network again where it is gone (after a reboot of
+    /// the host, or a restart of a test namespace).
+    pub fn restore(&self) -> Result<Vec<Network>, ManagerError> {
+        let networks = self.store.list()?;
+        let mut nl = self.netlink();
+        for n in &networks {
+            bridge::ensure(
+                &mut nl,
+                &n.bridge,
+                n.mtu,
+                n.ipam.gateway,
+                n.ipam.subnet.prefix_len(),
+                true,
+            )?;
+        }
+        Ok(networks)
+    }
+
+    /// Removes a network without endpoints, and its bridge.
+    pub fn remove_network(&self, name: &str) -> Result<(), ManagerError> {
+        let _lock = self.store.lock()?;
+        let network = self.network(name)?;
+        if !network.endpoints.is_empty() {
+            let containers: Vec<&str> = network.endpoints.keys().map(String::as_str).collect();
+            return Err(ManagerError::InUse {
+                name: name.to_owned(),
+                containers: containers.join(", "),
+            });
+        }
+        bridge::delete(&mut self.netlink(), &network.bridge)?;
+        self.store.remove(name)?;
+        Ok(())
+    }
+
+    /// Sets up the network of `container_id` in its namespace `netns` for `mode`.
+    pub fn setup(
+        &self,
+        mode: &NetworkMode,
+        container_id: &str,
+        netns: BorrowedFd<'_>,
+        opts: &EndpointOptions,
+    ) -> Result<Attachment, ManagerError> {
+        let name = match mode {
+            NetworkMode::None => {
+                endpoint::loopback_up(netns)?;
+                return Ok(Attachment::Loopback);
+            }
+            NetworkMode::Host | NetworkMode::Container(_) => return Ok(Attachment::Shared),
+            NetworkMode::Bridge => {
+                self.ensure_default()?;
+                DEFAULT_NETWORK
+            }
+            NetworkMode::Network(n) => n.as_str(),
+        };
+        let _lock = self.store.lock()?;
+        let mut network = self.network(name)?;
+        if network.endpoints.contains_key(container_id) {
+            return Err(ManagerError::AlreadyAttached {
+                container: container_id.to_owned(),
+                network: name.to_owned(),
+            });
+        }
+        let address = network
+            .ipam
+            .allocate(container_id, opts.ip)
+            .map_err(|source| ManagerError::Ipam {
+                network: name.to_owned(),
+                source,
+            })?;
+        let mut nl = self.netlink();
+        let ep = endpoint::create(
+            &mut nl,
+            netns,
+            &endpoint::Plan {
+                container_id,
+                network: name,
+                network_id: &network.id,
+                bridge: &network.bridge,
+                mtu: network.mtu,
+                address,
+                prefix_len: network.ipam.subnet.prefix_len(),
+                gateway: network.ipam.gateway,
+                mac: opts.mac,
+            },
+        )?;
+        network
+            .endpoints
+            .insert(container_id.to_owned(), ep.clone());
+        if let Err(e) = self.store.save(&network) {
+            let _ = endpoint::delete(&mut nl, &ep.host_ifname);
+            return Err(e.into());
+        }
+        Ok(Attachment::Bridge(ep))
+    }
+
+    /// Undoes [`Manager::setup`]: deletes the veth pair and releases the address.
+    /// Tearing down what is not there is not an error.
+    pub fn teardown(&self, mode: &NetworkMode, container_id: &str) -> Result<(), ManagerError> {
+        let Some(name) = mode.network_name() else {
+            return Ok(());
+        };
+        let _lock = self.store.lock()?;
+        let Some(mut network) = self.store.load(name)? else {
+            return Ok(());
+        };
+        let Some(ep) = network.endpoints.remove(container_id) else {
+            return Ok(());
+        };
+        endpoint::delete(&mut self.netlink(), &ep.host_ifname)?;
+        network.ipam.release(ep.address, container_id);
+        self.store.save(&network)?;
+        Ok(())
+    }
+}
+
+fn random_id() -> Result<String, ManagerError> {
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(ManagerError::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
