@@ -80,11 +80,7 @@ fn snapshotter(ctx: &crate::Ctx, devices: DevicePolicy) -> anyhow::Result<Snapsh
         devices,
         ..Default::default()
     };
-    Ok(Snapshotter::open(
-        ctx.store.root().join("snapshotter"),
-        ctx.store.content.clone(),
-        opts,
-    )?)
+    Ok(hull_image::layers::open_snapshotter(&ctx.store, opts)?)
 }
 
 /// Layers from an image name, or from `BLOB[=DIFFID]` arguments.

@@ -17,6 +17,7 @@ pub mod client;
 mod error;
 pub mod manifest;
 pub mod pull;
+pub mod pull_image;
 pub mod push;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ pub use client::RegistryOptions;
 pub use error::RegistryError;
 pub use manifest::{Platform, PlatformError};
 pub use pull::{pull, Pulled};
+pub use pull_image::{pull_image, PullImageError, PullOutcome};
 pub use push::{push, Pushed};
 
 use crate::images::{ImageError, ImageRecord, ImageStore};
