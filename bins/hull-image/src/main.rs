@@ -78,7 +78,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hull-image: {e:#}");
+            // The chain, leaving out causes an error's own text already includes.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg = format!("{msg}: {c}");
+                }
+            }
+            eprintln!("hull-image: {msg}");
             ExitCode::FAILURE
         }
     }
