@@ -127,7 +127,10 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             let s = snapshotter(ctx, policy)?;
             let layers = layers(ctx, &args)?;
             let start = Instant::now();
+            // Shared with loads and pulls; a prune waits (and never takes the blobs read here).
+            let gc = ctx.store.gc_lock(false)?;
             let chains = s.ensure(&layers)?;
+            drop(gc);
             for c in &chains {
                 let info = s.info(c)?;
                 println!(
@@ -156,7 +159,9 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
                 Mode::Copy => IdmapMode::Copy,
             };
             let start = Instant::now();
+            let gc = ctx.store.gc_lock(false)?;
             let mounts = s.prepare(&id, &layers, map, mode)?;
+            drop(gc);
             let prepared = start.elapsed();
             for m in &mounts {
                 if let Err(e) = mount_to(m, &target) {

@@ -395,6 +395,32 @@ mod tests {
     }
 
     #[test]
+    fn a_second_resumable_writer_waits_for_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(t.path()).unwrap();
+        let d = Digest::of(b"abcdef");
+        let mut first = s.resumable_writer(&d, Some(6)).unwrap();
+        first.write_all(b"abc").unwrap();
+        let second = std::thread::spawn({
+            let (s, d) = (s.clone(), d.clone());
+            move || {
+                let w = s.resumable_writer(&d, Some(6)).unwrap();
+                // The first writer committed meanwhile: this one starts on a fresh file.
+                assert_eq!(w.written(), 0);
+                assert!(s.exists(&d));
+                w.discard();
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!second.is_finished(), "the second writer did not wait");
+        first.write_all(b"def").unwrap();
+        first.commit().unwrap();
+        second.join().unwrap();
+        assert_eq!(s.read(&d).unwrap(), b"abcdef");
+        assert_eq!(fs::read_dir(t.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
     fn concurrent_writers_of_one_blob() {
         let t = tempfile::tempdir().unwrap();
         let s = ContentStore::open(t.path()).unwrap();
