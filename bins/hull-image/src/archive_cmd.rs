@@ -68,7 +68,7 @@ pub enum Cmd {
     },
     /// Name SOURCE also TARGET.
     Tag { source: String, target: String },
-    /// Remove images or names.
+    /// Remove images or names; blobs only they used go now, their snapshots at the next prune.
     Rmi {
         #[arg(short, long)]
         force: bool,

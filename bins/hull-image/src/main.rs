@@ -20,7 +20,7 @@ mod snapshot_cmd;
 pub fn unpack_registered(
     ctx: &Ctx,
     rec: &hull_image::ImageRecord,
-    on: &dyn Fn(hull_image::layers::LayerEvent),
+    on: &(dyn Fn(hull_image::layers::LayerEvent) + Sync),
 ) -> anyhow::Result<()> {
     let snap = hull_image::layers::open_snapshotter(&ctx.store, Default::default())?;
     hull_image::layers::unpack_image(&ctx.store, &snap, rec, on)

@@ -64,58 +64,59 @@ pub fn image_layers(rec: &ImageRecord) -> Vec<Layer> {
         .collect()
 }
 
-/// Unpacks every layer of `rec` that has no snapshot yet, bottom first. Returns the chain
+/// Unpacks every layer of `rec` that has no snapshot yet (in parallel). Returns the chain
 /// IDs, bottom first.
 pub fn unpack_image(
     images: &ImageStore,
     snap: &Snapshotter,
     rec: &ImageRecord,
-    on: &dyn Fn(LayerEvent),
+    on: &(dyn Fn(LayerEvent) + Sync),
 ) -> Result<Vec<Digest>, LayersError> {
     let _gc = images.gc_lock(false).map_err(LayersError::Lock)?;
     let layers = image_layers(rec);
-    unpack_prefix(snap, &layers, layers.len(), on).map_err(|source| LayersError::Unpack {
-        image: rec.id.clone(),
-        source: Box::new(source),
+    snap.ensure_with(&layers, &|p| event(&layers, p, on))
+        .map_err(|source| LayersError::Unpack {
+            image: rec.id.clone(),
+            source: Box::new(source),
+        })
+}
+
+fn event(layers: &[Layer], p: UnpackProgress, on: &(dyn Fn(LayerEvent) + Sync)) {
+    let blob = &layers[p.layer].blob;
+    on(if p.done {
+        LayerEvent::Done {
+            blob,
+            unpacked: true,
+        }
+    } else {
+        LayerEvent::Extracting {
+            blob,
+            current: p.current,
+            total: p.total,
+        }
     })
 }
 
-/// Makes sure the first `top` layers have snapshots, reporting each one.
-fn unpack_prefix(
-    snap: &Snapshotter,
-    layers: &[Layer],
-    top: usize,
-    on: &dyn Fn(LayerEvent),
-) -> Result<Vec<Digest>, SnapshotError> {
-    let mut chains = Vec::new();
-    for i in 0..top {
-        chains = unpack_layer(snap, layers, i, on)?;
-    }
-    Ok(chains)
-}
-
 /// Makes sure layer `i` has its snapshot (its lower layers must have theirs, or are unpacked
-/// too, silently). Returns the chain IDs of layers `0..=i`.
+/// too). Returns the chain IDs of layers `0..=i`.
 pub(crate) fn unpack_layer(
     snap: &Snapshotter,
     layers: &[Layer],
     i: usize,
-    on: &dyn Fn(LayerEvent),
+    on: &(dyn Fn(LayerEvent) + Sync),
 ) -> Result<Vec<Digest>, SnapshotError> {
-    let unpacked = std::cell::Cell::new(false);
+    let unpacked = std::sync::atomic::AtomicBool::new(false);
     let chains = snap.ensure_with(&layers[..=i], &|p: UnpackProgress| {
         if p.layer == i {
-            unpacked.set(true);
-            on(LayerEvent::Extracting {
-                blob: &layers[i].blob,
-                current: p.current,
-                total: p.total,
-            })
+            unpacked.store(true, std::sync::atomic::Ordering::Relaxed);
+            if !p.done {
+                event(layers, p, on);
+            }
         }
     })?;
     on(LayerEvent::Done {
         blob: &layers[i].blob,
-        unpacked: unpacked.get(),
+        unpacked: unpacked.load(std::sync::atomic::Ordering::Relaxed),
     });
     Ok(chains)
 }

@@ -83,6 +83,8 @@ pub struct UnpackProgress {
     pub layer: usize,
     pub current: u64,
     pub total: u64,
+    /// The layer's snapshot is in place (the last report for it).
+    pub done: bool,
 }
 
 /// Counts the bytes read from a blob and reports them every 512 KiB and at the end.
@@ -239,29 +241,66 @@ impl Snapshotter {
         self.ensure_with(layers, &|_| {})
     }
 
-    /// [`Snapshotter::ensure`], telling `progress` how far each unpack has read its blob.
+    /// [`Snapshotter::ensure`], telling `progress` how far each unpack has read its blob and
+    /// when it is done. Missing layers are unpacked in parallel (one per CPU): each writes
+    /// only its own snapshot, in lower-dir form, so none depends on another's files.
     pub fn ensure_with(
         &self,
         layers: &[Layer],
-        progress: &dyn Fn(UnpackProgress),
+        progress: &(dyn Fn(UnpackProgress) + Sync),
     ) -> Result<Vec<Digest>, SnapshotError> {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
-        for (i, (layer, chain)) in layers.iter().zip(&chains).enumerate() {
-            let dest = self.snapshot_dir(chain);
-            if dest.join("meta.json").exists() {
-                continue;
-            }
+        let missing: Vec<usize> = (0..layers.len())
+            .filter(|&i| !self.snapshot_dir(&chains[i]).join("meta.json").exists())
+            .collect();
+        let one = |i: usize| -> Result<(), SnapshotError> {
             let parent = i.checked_sub(1).map(|p| chains[p].clone());
-            self.unpack_one(layer, chain, parent, &dest, &|current, total| {
+            let dest = self.snapshot_dir(&chains[i]);
+            let report = |current, total, done| {
                 progress(UnpackProgress {
                     layer: i,
                     current,
                     total,
+                    done,
                 })
+            };
+            self.unpack_one(&layers[i], &chains[i], parent, &dest, &|c, t| {
+                report(c, t, false)
             })?;
+            let total = self.content.size(&layers[i].blob).unwrap_or(0);
+            report(total, total, true);
+            Ok(())
+        };
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(missing.len());
+        if workers <= 1 {
+            for &i in &missing {
+                one(i)?;
+            }
+            return Ok(chains);
         }
-        Ok(chains)
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = missing.get(k) else { break };
+                    if let Err(e) = one(i) {
+                        let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert(e);
+                        next.store(missing.len(), std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                });
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(chains),
+        }
     }
 
     fn unpack_one(
