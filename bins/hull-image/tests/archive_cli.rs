@@ -116,3 +116,39 @@ fn import_tag_inspect_save_load_rmi_prune() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such image: hello:1"));
 }
+
+#[test]
+fn a_failed_unpack_leaves_the_image_registered() {
+    // A layer that writes through its own symlink: stored and named, refused by the unpack.
+    let t = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "etc", "/tmp").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    let name = format!("hull-evil-{}", std::process::id());
+    b.append_data(&mut h, format!("etc/{name}"), &b"evil"[..])
+        .unwrap();
+    let tarball = t.path().join("evil.tar");
+    std::fs::write(&tarball, b.into_inner().unwrap()).unwrap();
+    let root = t.path().join("store");
+    let out = hull(&root, &["import", tarball.to_str().unwrap(), "evil:1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stored and registered")
+            && err.contains("hull-image unpack")
+            && err.contains("through the symlink"),
+        "{err}"
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(ok(&root, &["images", "-q", "--no-trunc"]).trim(), id);
+    // A retry names the same problem; nothing was written outside the snapshot.
+    let again = hull(&root, &["unpack", "evil:1"]);
+    assert!(!again.status.success());
+    assert!(!Path::new("/tmp").join(&name).exists());
+}
