@@ -56,7 +56,8 @@ fn locked(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Pulls `reference` into `images`, registers it (by tag and digest), and with `snap`
-/// unpacks its layers while the download goes on.
+/// unpacks its layers while the download goes on. The caller must not hold the store's gc
+/// lock: a failed pull takes it exclusive to clean up.
 pub fn pull_image(
     images: &ImageStore,
     snap: Option<&Snapshotter>,
