@@ -2,6 +2,8 @@
 # Time `hull-image load` against `docker load` of one ~200 MB, 5-layer image in
 # `docker save` format (random, incompressible data plus a layer of many small
 # files), in one run, and print the median of each and the ratio docker/hull.
+# Both unpack the layers (hull into its snapshots, docker into overlay2); hull is also
+# timed with --no-unpack, and its unpack alone, to show where the time goes.
 #
 # Usage: bench/image-load.sh              (as root)
 # Env:
@@ -119,29 +121,58 @@ docker info --format '{{.Driver}}' | grep -qx overlay2 || { echo "image-load: do
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-: >"$work/hull.t"
-: >"$work/docker.t"
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f\n", b - a}'; }
+tools=(hull hull-nounpack docker)
+for t in "${tools[@]}" unpack; do : >"$work/$t.t"; done
 for r in $(seq "$N"); do
-  # alternate which goes first, so load on the machine hits both alike
-  for tool in $( ((r % 2)) && echo "hull docker" || echo "docker hull"); do
+  # rotate which goes first, so load on the machine hits all alike
+  for k in 0 1 2; do
+    tool=${tools[$(((r + k) % 3))]}
     sync
-    if [ "$tool" = hull ]; then
+    case $tool in
+    hull)
+      # the default: load, then unpack every layer into its snapshot (as docker load does)
       rm -rf "$work/hull-root"
       t0=$(now)
       "$hull" --root "$work/hull-root" load -q -i "$archive"
       t1=$(now)
       "$hull" --root "$work/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
-    else
+      snaps=$(find "$work/hull-root/snapshotter/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
+      [ "$snaps" = 5 ] || { echo "image-load: hull made $snaps snapshots, want 5" >&2; exit 1; }
+      ;;
+    hull-nounpack)
+      # blobs only; then the unpack alone, timed apart (where the difference goes)
+      rm -rf "$work/hull-root"
+      t0=$(now)
+      "$hull" --root "$work/hull-root" load --no-unpack -q -i "$archive"
+      t1=$(now)
+      "$hull" --root "$work/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
+      sync
+      u0=$(now)
+      "$hull" --root "$work/hull-root" unpack "$csha" >/dev/null 2>&1
+      u1=$(now)
+      elapsed "$u0" "$u1" >>"$work/unpack.t"
+      ;;
+    docker)
       docker rmi -f hull-bench/load:latest >/dev/null 2>&1 || true
       t0=$(now)
       docker load -q -i "$archive" >/dev/null
       t1=$(now)
       docker image inspect --format '{{.Id}}' hull-bench/load:latest | grep -qx "sha256:$csha"
-    fi
-    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}' >>"$work/$tool.t"
+      ;;
+    esac
+    elapsed "$t0" "$t1" >>"$work/$tool.t"
   done
+  echo "image-load: round $r: hull $(tail -1 "$work/hull.t") s, hull --no-unpack $(tail -1 "$work/hull-nounpack.t") s (+ unpack $(tail -1 "$work/unpack.t") s), docker $(tail -1 "$work/docker.t") s" >&2
 done
 h=$(median <"$work/hull.t")
+hn=$(median <"$work/hull-nounpack.t")
+u=$(median <"$work/unpack.t")
 d=$(median <"$work/docker.t")
 echo "image-load: ${size_mb} MB, N=$N; median wall time (s)"
-awk -v h="$h" -v d="$d" 'BEGIN {printf "  hull-image load  %.3f\n  docker load      %.3f\n  docker/hull      %.2fx\n", h, d, d / h}'
+awk -v h="$h" -v hn="$hn" -v u="$u" -v d="$d" 'BEGIN {
+  printf "  hull-image load (unpacks)     %.3f\n", h
+  printf "  hull-image load --no-unpack   %.3f   (then hull-image unpack alone: %.3f)\n", hn, u
+  printf "  docker load (unpacks)         %.3f\n", d
+  printf "  docker/hull                   %.2fx   (no-unpack: %.2fx)\n", d / h, d / hn
+}'

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use clap::Subcommand;
 use hull_image::archive::{self, ImportOptions, LoadOptions};
+use hull_image::layers::{self, LayerEvent};
 use hull_image::progress::{JsonLines, Message, Progress};
 use hull_image::remove::DeleteItem;
 use hull_image::Reference;
@@ -23,6 +24,9 @@ pub enum Cmd {
         json: bool,
         #[arg(short, long)]
         quiet: bool,
+        /// Only store the blobs; unpack the layers later (`unpack`, or a container's first run).
+        #[arg(long)]
+        no_unpack: bool,
     },
     /// Save images to an archive that `docker load` accepts (stdout without -o).
     Save {
@@ -40,6 +44,9 @@ pub enum Cmd {
         changes: Vec<String>,
         #[arg(short, long)]
         message: Option<String>,
+        /// Only store the blob; unpack the layer later.
+        #[arg(long)]
+        no_unpack: bool,
     },
     /// List images.
     Images {
@@ -61,14 +68,14 @@ pub enum Cmd {
     },
     /// Name SOURCE also TARGET.
     Tag { source: String, target: String },
-    /// Remove images or names.
+    /// Remove images or names; blobs only they used go now, their snapshots at the next prune.
     Rmi {
         #[arg(short, long)]
         force: bool,
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Remove blobs no image uses.
+    /// Remove blobs no image uses, then snapshots no image and no container uses.
     Prune,
 }
 
@@ -111,7 +118,12 @@ fn age(created: Option<&str>) -> String {
 pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
     let store = &ctx.store;
     match cmd {
-        Cmd::Load { input, json, quiet } => {
+        Cmd::Load {
+            input,
+            json,
+            quiet,
+            no_unpack,
+        } => {
             let opts = LoadOptions::default();
             let jl = JsonLines(Mutex::new(io::stdout()));
             let quiet_sink = |_: Message| {};
@@ -120,12 +132,33 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
                 (false, true) => &quiet_sink,
                 _ => &Text,
             };
-            match input {
+            let recs = match input {
                 Some(p) => archive::load_file(store, &p, &opts, progress)
                     .with_context(|| format!("loading {}", p.display()))?,
                 None => archive::load(store, io::stdin().lock(), &opts, progress)
                     .context("loading from stdin")?,
             };
+            if !no_unpack {
+                // docker load shows a layer's unpack as "Loading layer" progress.
+                let on = |e: LayerEvent| {
+                    if let LayerEvent::Extracting {
+                        blob,
+                        current,
+                        total,
+                    } = e
+                    {
+                        progress.emit(Message::status(
+                            "Loading layer",
+                            blob.short(),
+                            current,
+                            total,
+                        ));
+                    }
+                };
+                for r in &recs {
+                    crate::unpack_registered(ctx, r, &on)?;
+                }
+            }
         }
         Cmd::Save { output, images } => {
             let names: Vec<&str> = images.iter().map(String::as_str).collect();
@@ -156,6 +189,7 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             reference,
             changes,
             message,
+            no_unpack,
         } => {
             let name = reference.as_deref().map(Reference::parse).transpose()?;
             let opts = ImportOptions {
@@ -171,6 +205,9 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
                 archive::import(store, f, &file, name.as_ref(), &opts, &quiet)?
             };
             println!("{}", rec.id);
+            if !no_unpack {
+                crate::unpack_registered(ctx, &rec, &|_| {})?;
+            }
         }
         Cmd::Images { quiet, no_trunc } => {
             let out = io::stdout();
@@ -274,14 +311,25 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             anyhow::ensure!(!failed, "some images were not removed");
         }
         Cmd::Prune => {
-            let r = store.gc()?;
-            for (d, size) in &r.freed {
+            let snap = layers::open_snapshotter(store, Default::default())?;
+            let r = hull_image::gc::gc_all(store, &snap)?;
+            for (d, size) in &r.blobs.freed {
                 println!("deleted: {d} ({})", human_size(*size));
             }
-            for p in &r.stale_ingest {
+            for p in &r.blobs.stale_ingest {
                 println!("deleted: {} (left by a dead process)", p.display());
             }
-            println!("Total reclaimed space: {}", human_size(r.freed_bytes));
+            for (c, size) in &r.snapshots {
+                println!("deleted snapshot: {c} ({})", human_size(*size));
+            }
+            println!(
+                "Freed {} blobs ({}) and {} snapshots ({})",
+                r.blobs.freed.len(),
+                human_size(r.blobs.freed_bytes),
+                r.snapshots.len(),
+                human_size(r.snapshot_bytes)
+            );
+            println!("Total reclaimed space: {}", human_size(r.freed_bytes()));
         }
     }
     Ok(())

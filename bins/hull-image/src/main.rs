@@ -8,11 +8,35 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod archive_cmd;
 mod registry_cmd;
 mod snapshot_cmd;
+
+/// Unpacks a just-registered image's layers; a failure says that the image stays registered
+/// and how to retry.
+pub fn unpack_registered(
+    ctx: &Ctx,
+    rec: &hull_image::ImageRecord,
+    on: &(dyn Fn(hull_image::layers::LayerEvent) + Sync),
+) -> anyhow::Result<()> {
+    let snap = hull_image::layers::open_snapshotter(&ctx.store, Default::default())?;
+    hull_image::layers::unpack_image(&ctx.store, &snap, rec, on)
+        .map(drop)
+        .with_context(|| unpack_failed(&rec.id))
+}
+
+/// The context of an unpack error after a successful load or pull.
+pub fn unpack_failed(id: &hull_image::Digest) -> String {
+    format!(
+        "image {} is stored and registered, but its layers could not be unpacked \
+         (`hull-image unpack {}` retries)",
+        id.short(),
+        id.short()
+    )
+}
 
 /// What every subcommand gets.
 pub struct Ctx {
@@ -54,7 +78,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hull-image: {e:#}");
+            // The chain, leaving out causes an error's own text already includes.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg = format!("{msg}: {c}");
+                }
+            }
+            eprintln!("hull-image: {msg}");
             ExitCode::FAILURE
         }
     }

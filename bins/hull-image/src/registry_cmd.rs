@@ -44,6 +44,9 @@ pub struct PullArgs {
     /// The platform to select from a multi-platform image (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<Platform>,
+    /// Only download the blobs; unpack the layers later (`unpack`, or a container's first run).
+    #[arg(long)]
+    no_unpack: bool,
     /// Image reference, e.g. busybox, localhost:5000/app:1, repo@sha256:...
     reference: String,
 }
@@ -105,14 +108,25 @@ fn pull(a: PullArgs, ctx: &crate::Ctx) -> anyhow::Result<()> {
     let reference = Reference::parse(&a.reference)?;
     let opts = options(&a.common)?;
     let platform = a.platform.unwrap_or_else(Platform::host);
-    let pulled = registry::pull(
-        &ctx.store.content,
+    let snap = if a.no_unpack {
+        None
+    } else {
+        Some(hull_image::layers::open_snapshotter(
+            &ctx.store,
+            Default::default(),
+        )?)
+    };
+    let out = registry::pull_image(
+        &ctx.store,
+        snap.as_ref(),
         &reference,
         &platform,
         &opts,
         &printer(a.common.json),
     )?;
-    registry::register_pulled(&ctx.store, &reference, &pulled)?;
+    if let Some(Err(e)) = out.unpack {
+        return Err(e).context(crate::unpack_failed(&out.record.id));
+    }
     if !a.common.json {
         println!("{}", reference.familiar());
     }

@@ -80,11 +80,7 @@ fn snapshotter(ctx: &crate::Ctx, devices: DevicePolicy) -> anyhow::Result<Snapsh
         devices,
         ..Default::default()
     };
-    Ok(Snapshotter::open(
-        ctx.store.root().join("snapshotter"),
-        ctx.store.content.clone(),
-        opts,
-    )?)
+    Ok(hull_image::layers::open_snapshotter(&ctx.store, opts)?)
 }
 
 /// Layers from an image name, or from `BLOB[=DIFFID]` arguments.
@@ -131,7 +127,10 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             let s = snapshotter(ctx, policy)?;
             let layers = layers(ctx, &args)?;
             let start = Instant::now();
+            // Shared with loads and pulls; a prune waits (and never takes the blobs read here).
+            let gc = ctx.store.gc_lock(false)?;
             let chains = s.ensure(&layers)?;
+            drop(gc);
             for c in &chains {
                 let info = s.info(c)?;
                 println!(
@@ -160,7 +159,9 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
                 Mode::Copy => IdmapMode::Copy,
             };
             let start = Instant::now();
+            let gc = ctx.store.gc_lock(false)?;
             let mounts = s.prepare(&id, &layers, map, mode)?;
+            drop(gc);
             let prepared = start.elapsed();
             for m in &mounts {
                 if let Err(e) = mount_to(m, &target) {

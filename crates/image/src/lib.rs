@@ -9,14 +9,18 @@
 //! - [`registry`]: the registry client (pull, push, auth) over the OCI distribution API.
 //! - [`unpack`]: layer blobs (tar, gzip, zstd) into overlayfs lower dirs, confined to them.
 //! - [`snapshot`]: one snapshot per layer chain; container root filesystems as mounts.
+//! - [`layers`]: an image's layers unpacked into snapshots after a load, import or pull;
+//!   [`gc`]: one garbage collection of blobs and snapshots.
 
 #![forbid(unsafe_code)]
 
 pub mod archive;
 pub mod digest;
+pub mod gc;
 pub mod images;
 pub mod index;
 pub mod inspect;
+pub mod layers;
 pub mod media;
 pub mod progress;
 pub mod reference;

@@ -156,7 +156,7 @@ impl ImageStore {
     }
 
     /// Every blob reachable from a recorded image: index -> manifests -> config and layers.
-    fn live_blobs(&self, idx: &Index) -> Result<BTreeSet<Digest>, ImageError> {
+    pub(crate) fn live_blobs(&self, idx: &Index) -> Result<BTreeSet<Digest>, ImageError> {
         let mut live = BTreeSet::new();
         let mut todo: Vec<Digest> = Vec::new();
         for r in idx.images.values() {
@@ -201,8 +201,14 @@ impl ImageStore {
     }
 
     /// Removes every blob no image reaches; waits for running imports to finish first.
+    /// Snapshots are not touched: [`crate::gc::gc_all`] collects both.
     pub fn gc(&self) -> Result<GcReport, ImageError> {
         let _gc = self.gc_lock(true)?;
+        self.gc_locked()
+    }
+
+    /// [`ImageStore::gc`] for a caller that holds the exclusive gc lock.
+    pub(crate) fn gc_locked(&self) -> Result<GcReport, ImageError> {
         let idx = self.read_index()?;
         let live = self.live_blobs(&idx)?;
         let mut report = GcReport {

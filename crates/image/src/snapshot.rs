@@ -76,6 +76,38 @@ pub struct Layer {
     pub diff_id: Digest,
 }
 
+/// How far the unpack of one layer has read its blob (compressed bytes, as Docker shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackProgress {
+    /// Index of the layer in the list given to [`Snapshotter::ensure_with`], bottom first.
+    pub layer: usize,
+    pub current: u64,
+    pub total: u64,
+    /// The layer's snapshot is in place (the last report for it).
+    pub done: bool,
+}
+
+/// Counts the bytes read from a blob and reports them every 512 KiB and at the end.
+struct Counting<'a, R> {
+    inner: R,
+    read: u64,
+    shown: u64,
+    total: u64,
+    progress: &'a dyn Fn(u64, u64),
+}
+
+impl<R: io::Read> io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read - self.shown >= 512 << 10 || (n == 0 && self.read != self.shown) {
+            self.shown = self.read;
+            (self.progress)(self.read, self.total.max(self.read));
+        }
+        Ok(n)
+    }
+}
+
 /// A snapshot's metadata (`meta.json`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotInfo {
@@ -206,17 +238,69 @@ impl Snapshotter {
     /// Makes sure each layer's snapshot exists, unpacking the missing ones bottom first.
     /// Returns the chain IDs, bottom first.
     pub fn ensure(&self, layers: &[Layer]) -> Result<Vec<Digest>, SnapshotError> {
+        self.ensure_with(layers, &|_| {})
+    }
+
+    /// [`Snapshotter::ensure`], telling `progress` how far each unpack has read its blob and
+    /// when it is done. Missing layers are unpacked in parallel (one per CPU): each writes
+    /// only its own snapshot, in lower-dir form, so none depends on another's files.
+    pub fn ensure_with(
+        &self,
+        layers: &[Layer],
+        progress: &(dyn Fn(UnpackProgress) + Sync),
+    ) -> Result<Vec<Digest>, SnapshotError> {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
-        for (i, (layer, chain)) in layers.iter().zip(&chains).enumerate() {
-            let dest = self.snapshot_dir(chain);
-            if dest.join("meta.json").exists() {
-                continue;
-            }
+        let missing: Vec<usize> = (0..layers.len())
+            .filter(|&i| !self.snapshot_dir(&chains[i]).join("meta.json").exists())
+            .collect();
+        let one = |i: usize| -> Result<(), SnapshotError> {
             let parent = i.checked_sub(1).map(|p| chains[p].clone());
-            self.unpack_one(layer, chain, parent, &dest)?;
+            let dest = self.snapshot_dir(&chains[i]);
+            let report = |current, total, done| {
+                progress(UnpackProgress {
+                    layer: i,
+                    current,
+                    total,
+                    done,
+                })
+            };
+            self.unpack_one(&layers[i], &chains[i], parent, &dest, &|c, t| {
+                report(c, t, false)
+            })?;
+            let total = self.content.size(&layers[i].blob).unwrap_or(0);
+            report(total, total, true);
+            Ok(())
+        };
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(missing.len());
+        if workers <= 1 {
+            for &i in &missing {
+                one(i)?;
+            }
+            return Ok(chains);
         }
-        Ok(chains)
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = missing.get(k) else { break };
+                    if let Err(e) = one(i) {
+                        let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert(e);
+                        next.store(missing.len(), std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                });
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(chains),
+        }
     }
 
     fn unpack_one(
@@ -225,12 +309,22 @@ impl Snapshotter {
         chain: &Digest,
         parent: Option<Digest>,
         dest: &Path,
+        progress: &dyn Fn(u64, u64),
     ) -> Result<(), SnapshotError> {
         let stage = self.root.join("staging").join(staging_name(chain.hex()));
         let mut guard = Staging(Some(stage.clone()));
         let fs_dir = stage.join("fs");
         fs::create_dir_all(&fs_dir).map_err(io_err(&fs_dir, "creating"))?;
         let blob = self.content.open_blob(&layer.blob)?;
+        let total = blob.metadata().map_or(0, |m| m.len());
+        progress(0, total);
+        let blob = Counting {
+            inner: blob,
+            read: 0,
+            shown: 0,
+            total,
+            progress,
+        };
         let opts = UnpackOptions {
             expected_diff_id: Some(layer.diff_id.clone()),
             expected_blob: Some(layer.blob.clone()),

@@ -8,8 +8,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
@@ -144,6 +146,7 @@ impl ContentStore {
                         blobs: self.root.join("blobs/sha256"),
                         done: false,
                         keep_on_drop: false,
+                        _lock: None,
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -160,6 +163,10 @@ impl ContentStore {
     /// A writer that continues an earlier, interrupted write of the blob `expected` (what was
     /// already written is re-hashed), so a download can resume. The partial file survives a
     /// dropped writer; it is removed on commit or on a digest mismatch.
+    ///
+    /// The writer holds an exclusive `flock` on the partial file, so a second writer of the
+    /// same blob (another pull of the same image) waits for the first; it should then check
+    /// [`ContentStore::exists`] and [`BlobWriter::discard`] itself if the blob arrived.
     pub fn resumable_writer(
         &self,
         expected: &Digest,
@@ -169,12 +176,28 @@ impl ContentStore {
             .root
             .join("ingest")
             .join(format!("{}.partial", expected.hex()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io_err(&path, "opening a partial blob"))?;
+        let (mut file, lock) = loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(io_err(&path, "opening a partial blob"))?;
+            let dup = file
+                .try_clone()
+                .map_err(io_err(&path, "opening a partial blob"))?;
+            let lock = Flock::lock(dup, FlockArg::LockExclusive)
+                .map_err(|(_, e)| io_err(&path, "locking a partial blob")(e.into()))?;
+            // The holder we waited for may have committed (renamed) or removed the file:
+            // then start over on a fresh one.
+            let same = match (file.metadata(), fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if same {
+                break (file, lock);
+            }
+        };
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 1 << 16];
@@ -198,6 +221,7 @@ impl ContentStore {
             blobs: self.root.join("blobs/sha256"),
             done: false,
             keep_on_drop: true,
+            _lock: Some(lock),
         })
     }
 
@@ -251,12 +275,21 @@ pub struct BlobWriter {
     blobs: PathBuf,
     done: bool,
     keep_on_drop: bool,
+    /// For a resumable writer: its lock on the partial file (released after the file is
+    /// committed or removed, since fields drop after `Drop::drop`).
+    _lock: Option<Flock<File>>,
 }
 
 impl BlobWriter {
     /// Bytes written so far (for a resumed writer, including the earlier part).
     pub fn written(&self) -> u64 {
         self.size
+    }
+
+    /// Removes the ingest file (also a resumable one) without committing it.
+    pub fn discard(mut self) {
+        self.done = true;
+        let _ = fs::remove_file(&self.path);
     }
 
     /// Checks the digest (and size), syncs, and moves the blob into the store.
@@ -359,6 +392,32 @@ mod tests {
         w.write_all(b"def").unwrap();
         assert_eq!(w.commit().unwrap(), d);
         assert_eq!(s.read(&d).unwrap(), b"abcdef");
+    }
+
+    #[test]
+    fn a_second_resumable_writer_waits_for_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(t.path()).unwrap();
+        let d = Digest::of(b"abcdef");
+        let mut first = s.resumable_writer(&d, Some(6)).unwrap();
+        first.write_all(b"abc").unwrap();
+        let second = std::thread::spawn({
+            let (s, d) = (s.clone(), d.clone());
+            move || {
+                let w = s.resumable_writer(&d, Some(6)).unwrap();
+                // The first writer committed meanwhile: this one starts on a fresh file.
+                assert_eq!(w.written(), 0);
+                assert!(s.exists(&d));
+                w.discard();
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!second.is_finished(), "the second writer did not wait");
+        first.write_all(b"def").unwrap();
+        first.commit().unwrap();
+        second.join().unwrap();
+        assert_eq!(s.read(&d).unwrap(), b"abcdef");
+        assert_eq!(fs::read_dir(t.path().join("ingest")).unwrap().count(), 0);
     }
 
     #[test]

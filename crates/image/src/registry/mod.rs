@@ -18,6 +18,7 @@ mod error;
 pub mod login;
 pub mod manifest;
 pub mod pull;
+pub mod pull_image;
 pub mod push;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +30,7 @@ pub use error::RegistryError;
 pub use login::login;
 pub use manifest::{Platform, PlatformError};
 pub use pull::{pull, Pulled};
+pub use pull_image::{pull_image, PullImageError, PullOutcome};
 pub use push::{push, Pushed};
 
 use crate::images::{ImageError, ImageRecord, ImageStore};

@@ -41,13 +41,95 @@ impl Pulled {
     }
 }
 
-/// Pulls `reference` for `platform` into `store`.
+/// Pulls `reference` for `platform` into `store`. On failure, the blobs this pull committed
+/// are removed again: use it only on a store no other operation is using (the image store's
+/// [`super::pull_image`] takes the store's locks and cleans up safely).
 pub fn pull(
     store: &ContentStore,
     reference: &Reference,
     platform: &Platform,
     opts: &RegistryOptions,
     progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<Pulled> {
+    let (result, committed) = pull_with(
+        store,
+        reference,
+        platform,
+        opts,
+        progress,
+        &Hooks::default(),
+    );
+    match result {
+        Ok(pulled) => {
+            final_status(&pulled, reference, progress);
+            Ok(pulled)
+        }
+        Err(e) => {
+            for d in &committed {
+                let _ = store.delete(d);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What a caller of [`pull_with`] learns while the pull runs.
+#[derive(Default)]
+pub(crate) struct Hooks<'a> {
+    /// Called once the image manifest is known (before any blob is fetched).
+    pub on_manifest: Option<&'a (dyn Fn(&Manifest) + Sync)>,
+    /// Called each time a blob has been committed to the store.
+    pub on_blob: Option<&'a (dyn Fn(&Digest) + Sync)>,
+    /// Unpacking follows the download: a layer's download ends with "Download complete"
+    /// and the unpacker says "Pull complete".
+    pub unpacking: bool,
+}
+
+/// Docker's closing lines of a pull.
+pub(crate) fn final_status(
+    pulled: &Pulled,
+    reference: &Reference,
+    progress: &(dyn Fn(&Progress) + Sync),
+) {
+    progress(&Progress::status(format!("Digest: {}", pulled.resolved())));
+    progress(&Progress::status(if pulled.downloaded {
+        format!(
+            "Status: Downloaded newer image for {}",
+            reference.familiar()
+        )
+    } else {
+        format!("Status: Image is up to date for {}", reference.familiar())
+    }));
+}
+
+/// The pull itself; returns the blobs it committed (on failure too, for the caller to clean
+/// up when that is safe).
+pub(crate) fn pull_with(
+    store: &ContentStore,
+    reference: &Reference,
+    platform: &Platform,
+    opts: &RegistryOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    hooks: &Hooks,
+) -> (Result<Pulled>, Vec<Digest>) {
+    let committed = Mutex::new(Vec::new());
+    let result = pull_inner(
+        store, reference, platform, opts, progress, hooks, &committed,
+    );
+    (
+        result,
+        committed.into_inner().unwrap_or_else(|e| e.into_inner()),
+    )
+}
+
+fn pull_inner(
+    store: &ContentStore,
+    reference: &Reference,
+    platform: &Platform,
+    opts: &RegistryOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    hooks: &Hooks,
+    committed: &Mutex<Vec<Digest>>,
 ) -> Result<Pulled> {
     let client = Client::new(reference, opts, false, &[])?;
     let tag_or_digest = match (&reference.digest, &reference.tag) {
@@ -86,54 +168,41 @@ pub fn pull(
         return Err(media_type_error(&client, media_type));
     };
     let m: Manifest = parse(&client, &manifest_bytes, &manifest_digest)?;
+    if let Some(f) = hooks.on_manifest {
+        f(&m);
+    }
 
-    let committed = Mutex::new(Vec::new());
-    let result = fetch_blobs(store, &client, &m, opts, progress, &committed).and_then(|()| {
-        let put = |bytes: &[u8], d: &Digest| -> Result<()> {
-            if !store.exists(d) {
-                store
-                    .put(bytes, Some(d))
-                    .map_err(|cause| RegistryError::Store {
-                        image: client.image.clone(),
-                        cause: Box::new(cause),
-                    })?;
-                committed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(d.clone());
-            }
-            Ok(())
-        };
-        put(&manifest_bytes, &manifest_digest)?;
-        if let Some((b, d)) = &index {
-            put(b, d)?;
+    fetch_blobs(store, &client, &m, opts, progress, committed, hooks)?;
+    let put = |bytes: &[u8], d: &Digest| -> Result<()> {
+        if !store.exists(d) {
+            store
+                .put(bytes, Some(d))
+                .map_err(|cause| RegistryError::Store {
+                    image: client.image.clone(),
+                    cause: Box::new(cause),
+                })?;
+            committed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(d.clone());
         }
         Ok(())
-    });
-    let committed = committed.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Err(e) = result {
-        for d in &committed {
-            let _ = store.delete(d);
-        }
-        return Err(e);
+    };
+    put(&manifest_bytes, &manifest_digest)?;
+    if let Some((b, d)) = &index {
+        put(b, d)?;
     }
-    let pulled = Pulled {
+    let downloaded = !committed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty();
+    Ok(Pulled {
         manifest: manifest_digest,
         index: index.map(|(_, d)| d),
         config: m.config.digest.clone(),
         layers: m.layers.clone(),
-        downloaded: !committed.is_empty(),
-    };
-    progress(&Progress::status(format!("Digest: {}", pulled.resolved())));
-    progress(&Progress::status(if pulled.downloaded {
-        format!(
-            "Status: Downloaded newer image for {}",
-            reference.familiar()
-        )
-    } else {
-        format!("Status: Image is up to date for {}", reference.familiar())
-    }));
-    Ok(pulled)
+        downloaded,
+    })
 }
 
 fn media_type_error(client: &Client, media_type: String) -> RegistryError {
@@ -240,6 +309,7 @@ fn fetch_blobs(
     opts: &RegistryOptions,
     progress: &(dyn Fn(&Progress) + Sync),
     committed: &Mutex<Vec<Digest>>,
+    hooks: &Hooks,
 ) -> Result<()> {
     // Each blob once: two workers must not write one partial download.
     let mut todo: Vec<(&Descriptor, bool)> = Vec::new();
@@ -265,25 +335,32 @@ fn fetch_blobs(
                 progress(&p)
             }
         };
-        fetch_blob(store, client, d, &shown, &cancel)?;
-        committed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(d.digest.clone());
-        shown(Progress::id("Pull complete", d.digest.short()));
+        if fetch_blob(store, client, d, &shown, &cancel)? {
+            committed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(d.digest.clone());
+        }
+        if let Some(f) = hooks.on_blob {
+            f(&d.digest);
+        }
+        if !hooks.unpacking {
+            shown(Progress::id("Pull complete", d.digest.short()));
+        }
         Ok(())
     })
 }
 
 /// Downloads one blob into the store, resuming a partial download; a resumed download that
 /// fails verification is restarted once from scratch (the failed commit removed the partial).
+/// Returns false when another writer (a concurrent pull) committed the blob meanwhile.
 fn fetch_blob(
     store: &ContentStore,
     client: &Client,
     d: &Descriptor,
     progress: &dyn Fn(Progress),
     cancel: &AtomicBool,
-) -> Result<()> {
+) -> Result<bool> {
     let store_err = |cause| RegistryError::Store {
         image: client.image.clone(),
         cause: Box::new(cause),
@@ -300,6 +377,12 @@ fn fetch_blob(
         let mut w = store
             .resumable_writer(&d.digest, Some(d.size))
             .map_err(store_err)?;
+        if store.exists(&d.digest) {
+            // A concurrent pull of the same blob held the partial file and committed it.
+            w.discard();
+            progress(Progress::id("Download complete", &short));
+            return Ok(false);
+        }
         let offset = w.written();
         let retry = |e: &StoreError| {
             attempt == 0
@@ -311,7 +394,7 @@ fn fetch_blob(
         };
         if offset >= d.size {
             match w.commit() {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(true),
                 Err(e) if retry(&e) => continue,
                 Err(e) => return Err(verify_err(e)),
             }
@@ -383,7 +466,7 @@ fn fetch_blob(
         match w.commit() {
             Ok(_) => {
                 progress(Progress::id("Download complete", &short));
-                return Ok(());
+                return Ok(true);
             }
             Err(e) if retry(&e) => continue,
             Err(e) => return Err(verify_err(e)),

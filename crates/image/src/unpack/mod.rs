@@ -14,7 +14,7 @@ mod apply;
 mod stream;
 mod tree;
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -153,7 +153,18 @@ pub fn unpack(
         path: dest.to_path_buf(),
         source,
     })?;
-    let mut blob = stream::Hashing::new(blob);
+    // An uncompressed blob is its own tar stream: hash it once, for both digests.
+    let mut blob = io::BufReader::with_capacity(1 << 16, blob);
+    let head = blob.fill_buf().map_err(|source| UnpackError::Read {
+        step: "reading the layer blob",
+        source,
+    })?;
+    let plain = matches!(stream::detect(head), Ok(Compression::None));
+    let mut blob = if plain {
+        stream::Hashing::counting(blob)
+    } else {
+        stream::Hashing::new(blob)
+    };
     let (_, tar_stream) = stream::decompressed(&mut blob)?;
     let mut tar_stream = stream::Hashing::new(tar_stream);
     let mut report = UnpackReport::default();
@@ -181,6 +192,7 @@ pub fn unpack(
         step: "reading the end of the layer blob",
         source,
     })?;
+    let blob_digest = if plain { diff_id.clone() } else { blob_digest };
     if let Some(expected) = &opts.expected_blob {
         if *expected != blob_digest {
             return Err(UnpackError::BlobDigestMismatch {
