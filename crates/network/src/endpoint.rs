@@ -10,6 +10,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::netlink::{Netlink, NetlinkError, VethSpec};
+use crate::ports::PortMapping;
 
 /// The interface name inside the container.
 pub const CONTAINER_IFNAME: &str = "eth0";
@@ -63,6 +64,12 @@ pub enum EndpointError {
         #[source]
         source: NetlinkError,
     },
+    #[error("cannot isolate bridge port {host_ifname} (enable_icc=false): {source}")]
+    Isolate {
+        host_ifname: String,
+        #[source]
+        source: NetlinkError,
+    },
     #[error("cannot delete veth {host_ifname}: {source}")]
     DeleteVeth {
         host_ifname: String,
@@ -85,6 +92,10 @@ pub struct Endpoint {
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
     pub mtu: u32,
+    /// The published ports, whose rules are tagged with
+    /// [`crate::firewall::endpoint_tag`].
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
 }
 
 /// What [`create`] needs to know.
@@ -98,6 +109,10 @@ pub struct Plan<'a> {
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
     pub mac: Option<[u8; 6]>,
+    /// The bridge port is `isolated` (the network has `enable_icc=false`).
+    pub isolated: bool,
+    /// A default route via the gateway (not on `internal` networks).
+    pub default_route: bool,
 }
 
 /// The host end's name: `veth` and 11 hex digits of a hash of network and container,
@@ -156,7 +171,9 @@ pub fn create(
         ifname: CONTAINER_IFNAME.to_owned(),
         source,
     })?;
-    if let Err(e) = configure_container(netns, plan) {
+    let configured =
+        isolate(host, &host_ifname, plan.isolated).and_then(|()| configure_container(netns, plan));
+    if let Err(e) = configured {
         // the peer goes with it
         let _ = delete(host, &host_ifname);
         return Err(e);
@@ -171,7 +188,21 @@ pub fn create(
         prefix_len: plan.prefix_len,
         gateway: plan.gateway,
         mtu: plan.mtu,
+        ports: Vec::new(),
     })
+}
+
+fn isolate(host: &mut Netlink, host_ifname: &str, isolated: bool) -> Result<(), EndpointError> {
+    if !isolated {
+        return Ok(());
+    }
+    let err = |source| EndpointError::Isolate {
+        host_ifname: host_ifname.to_owned(),
+        source,
+    };
+    let link = host.link_by_name(host_ifname).map_err(err)?;
+    let index = link.map(|l| l.index).unwrap_or(0);
+    host.set_port_isolated(index, true).map_err(err)
 }
 
 fn configure_container(netns: BorrowedFd<'_>, plan: &Plan<'_>) -> Result<(), EndpointError> {
@@ -196,6 +227,9 @@ fn configure_container(netns: BorrowedFd<'_>, plan: &Plan<'_>) -> Result<(), End
         })?;
     nl.set_up(eth0.index)
         .map_err(|source| EndpointError::InterfaceUp { ifname, source })?;
+    if !plan.default_route {
+        return Ok(());
+    }
     nl.add_default_route(plan.gateway, eth0.index)
         .map_err(|source| EndpointError::DefaultRoute {
             gateway: plan.gateway,

@@ -37,16 +37,20 @@
 pub mod bridge;
 pub mod endpoint;
 pub mod files;
+pub mod firewall;
 pub mod ipam;
 pub mod manager;
 pub mod mode;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
+pub mod ports;
 pub mod store;
 pub mod subnet;
 
 pub use endpoint::Endpoint;
 pub use manager::{Attachment, EndpointOptions, Manager, ManagerError, NetworkConfig};
 pub use mode::{NetnsPlan, NetworkMode};
+pub use ports::{PortMapping, PortSpec, Proto};
 pub use store::Network;
 pub use subnet::Ipv4Net;

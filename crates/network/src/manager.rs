@@ -1,6 +1,7 @@
 //! The networks of one daemon: records in the store, bridges and endpoints in the
 //! network namespace it works on (given as an fd, normally the host's).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::Ipv4Addr;
@@ -10,9 +11,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::bridge::{self, BridgeError};
 use crate::endpoint::{self, Endpoint, EndpointError};
+use crate::firewall::{self, FirewallError, NetworkRules};
 use crate::ipam::{self, IpamError, Pool};
 use crate::mode::{NetworkMode, DEFAULT_BRIDGE, DEFAULT_NETWORK};
 use crate::netlink::{Netlink, NetlinkError};
+use crate::ports::{self, PortMapping, PortSpec, PortsError};
 use crate::store::{self, Network, Store, StoreError};
 use crate::subnet::Ipv4Net;
 
@@ -53,6 +56,20 @@ pub enum ManagerError {
     Endpoint(#[from] EndpointError),
     #[error("network {name} has active endpoints: {containers}")]
     InUse { name: String, containers: String },
+    #[error("invalid option {key}={value:?} for network {name}: use true or false")]
+    BadOption {
+        name: String,
+        key: String,
+        value: String,
+    },
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    #[error("driver failed programming external connectivity on endpoint {container}: {source}")]
+    Ports {
+        container: String,
+        #[source]
+        source: PortsError,
+    },
     #[error("container {container} is already attached to network {network}")]
     AlreadyAttached { container: String, network: String },
 }
@@ -66,6 +83,37 @@ pub struct NetworkConfig {
     pub mtu: Option<u32>,
     /// The bridge device (default: `hull0` for the default network, `br-<id:12>`).
     pub bridge: Option<String>,
+    /// `--internal`.
+    pub internal: bool,
+    /// Driver options (`-o`): `com.docker.network.bridge.enable_icc` and
+    /// `com.docker.network.bridge.enable_ip_masquerade` are known, others ignored.
+    pub options: BTreeMap<String, String>,
+}
+
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+
+fn bool_option(cfg: &NetworkConfig, key: &str) -> Result<bool, ManagerError> {
+    match cfg.options.get(key).map(String::as_str) {
+        None | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(value) => Err(ManagerError::BadOption {
+            name: cfg.name.clone(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }),
+    }
+}
+
+fn rules(n: &Network) -> NetworkRules<'_> {
+    NetworkRules {
+        id: &n.id,
+        name: &n.name,
+        bridge: &n.bridge,
+        subnet: n.ipam.subnet,
+        masquerade: n.enable_ip_masquerade,
+        internal: n.internal,
+    }
 }
 
 /// Per-container options for an endpoint.
@@ -75,6 +123,8 @@ pub struct EndpointOptions {
     pub ip: Option<Ipv4Addr>,
     /// `--mac-address`; by default derived from the address.
     pub mac: Option<[u8; 6]>,
+    /// `-p`/`-P`: ports to publish on the manager's namespace.
+    pub ports: Vec<PortSpec>,
 }
 
 /// What [`Manager::setup`] did.
@@ -130,6 +180,8 @@ impl Manager {
     /// that overlaps no other network and no route of the namespace is taken.
     pub fn create_network(&self, cfg: &NetworkConfig) -> Result<Network, ManagerError> {
         store::validate_name(&cfg.name)?;
+        let enable_icc = bool_option(cfg, OPT_ICC)?;
+        let enable_ip_masquerade = bool_option(cfg, OPT_MASQUERADE)?;
         let _lock = self.store.lock()?;
         if self.store.load(&cfg.name)?.is_some() {
             return Err(ManagerError::NetworkExists {
@@ -187,6 +239,9 @@ impl Manager {
             bridge,
             mtu: cfg.mtu.unwrap_or(DEFAULT_MTU),
             ipam,
+            internal: cfg.internal,
+            enable_icc,
+            enable_ip_masquerade,
             endpoints: Default::default(),
         };
         let mut nl = self.netlink();
@@ -198,9 +253,14 @@ impl Manager {
             subnet.prefix_len(),
             false,
         )?;
-        if let Err(e) = self.store.save(&network) {
+        let installed = firewall::install_network(self.host_netns(), &rules(&network))
+            .map_err(ManagerError::from)
+            .and_then(|()| Ok(self.store.save(&network)?));
+        if let Err(e) = installed {
+            let last = others.is_empty();
+            let _ = firewall::remove_network(self.host_netns(), &network.id, &network.bridge, last);
             let _ = bridge::delete(&mut nl, &network.bridge);
-            return Err(e.into());
+            return Err(e);
         }
         Ok(network)
     }
@@ -218,6 +278,7 @@ impl Manager {
                     n.ipam.subnet.prefix_len(),
                     true,
                 )?;
+                firewall::install_network(self.host_netns(), &rules(&n))?;
                 Ok(n)
             }
             None => self.create_network(&NetworkConfig {
@@ -241,6 +302,11 @@ impl Manager {
                 n.ipam.subnet.prefix_len(),
                 true,
             )?;
+            firewall::install_network(self.host_netns(), &rules(n))?;
+            for ep in n.endpoints.values() {
+                let tag = firewall::endpoint_tag(&n.id, &ep.container_id);
+                firewall::install_ports(self.host_netns(), &tag, ep.address, &ep.ports)?;
+            }
         }
         Ok(networks)
     }
@@ -256,6 +322,8 @@ impl Manager {
                 containers: containers.join(", "),
             });
         }
+        let last = self.store.list()?.iter().all(|n| n.name == name);
+        firewall::remove_network(self.host_netns(), &network.id, &network.bridge, last)?;
         bridge::delete(&mut self.netlink(), &network.bridge)?;
         self.store.remove(name)?;
         Ok(())
@@ -310,16 +378,56 @@ impl Manager {
                 prefix_len: network.ipam.subnet.prefix_len(),
                 gateway: network.ipam.gateway,
                 mac: opts.mac,
+                isolated: !network.enable_icc,
+                default_route: !network.internal,
             },
         )?;
-        network
-            .endpoints
-            .insert(container_id.to_owned(), ep.clone());
-        if let Err(e) = self.store.save(&network) {
+        let mut ep = ep;
+        let tag = firewall::endpoint_tag(&network.id, container_id);
+        let published = self.publish(&ep, &tag, &opts.ports);
+        let saved = published.and_then(|ports| {
+            ep.ports = ports;
+            network
+                .endpoints
+                .insert(container_id.to_owned(), ep.clone());
+            Ok(self.store.save(&network)?)
+        });
+        if let Err(e) = saved {
+            if !ep.ports.is_empty() {
+                let _ = firewall::remove_tagged(self.host_netns(), &tag);
+            }
             let _ = endpoint::delete(&mut nl, &ep.host_ifname);
-            return Err(e.into());
+            return Err(e);
         }
         Ok(Attachment::Bridge(ep))
+    }
+
+    /// Chooses the host ports of `specs` (none taken by another endpoint of any
+    /// network, none bound in the namespace) and installs their DNAT rules.
+    fn publish(
+        &self,
+        ep: &Endpoint,
+        tag: &str,
+        specs: &[PortSpec],
+    ) -> Result<Vec<PortMapping>, ManagerError> {
+        if specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let taken: Vec<PortMapping> = self
+            .store
+            .list()?
+            .iter()
+            .flat_map(|n| n.endpoints.values())
+            .flat_map(|e| e.ports.iter().copied())
+            .collect();
+        let ports = ports::allocate(self.host_netns(), specs, &taken).map_err(|source| {
+            ManagerError::Ports {
+                container: ep.container_id.clone(),
+                source,
+            }
+        })?;
+        firewall::install_ports(self.host_netns(), tag, ep.address, &ports)?;
+        Ok(ports)
     }
 
     /// Undoes [`Manager::setup`]: deletes the veth pair and releases the address.
@@ -335,6 +443,10 @@ impl Manager {
         let Some(ep) = network.endpoints.remove(container_id) else {
             return Ok(());
         };
+        if !ep.ports.is_empty() {
+            let tag = firewall::endpoint_tag(&network.id, container_id);
+            firewall::remove_tagged(self.host_netns(), &tag)?;
+        }
         endpoint::delete(&mut self.netlink(), &ep.host_ifname)?;
         network.ipam.release(ep.address, container_id);
         self.store.save(&network)?;

@@ -66,9 +66,23 @@ pub struct Network {
     pub bridge: String,
     pub mtu: u32,
     pub ipam: Pool,
+    /// `--internal`: no masquerade, no default route, nothing in or out.
+    #[serde(default)]
+    pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc` (false: containers of the network
+    /// cannot reach each other, only the gateway).
+    #[serde(default = "yes")]
+    pub enable_icc: bool,
+    /// `com.docker.network.bridge.enable_ip_masquerade`.
+    #[serde(default = "yes")]
+    pub enable_ip_masquerade: bool,
     /// Container ID -> its endpoint on this network.
     #[serde(default)]
     pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The directory of network records.

@@ -78,6 +78,8 @@ fn network_setup_time_per_container() {
                 prefix_len: 16,
                 gateway: net.ipam.gateway,
                 mac: None,
+                isolated: false,
+                default_route: true,
             },
         )
         .unwrap();

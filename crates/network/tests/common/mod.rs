@@ -102,3 +102,127 @@ pub fn ping(ns: &OwnedFd, addr: Ipv4Addr) -> Option<bool> {
     }
     Some(out.status.success())
 }
+
+/// Brings `lo` up in `ns` (a new namespace has it down).
+pub fn lo_up(ns: &OwnedFd) {
+    Netlink::open_in(ns.as_fd()).unwrap().set_up(1).unwrap();
+}
+
+pub const HOST_EXT: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
+pub const OUTSIDE: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
+
+/// Another "host": a namespace joined to `host` by a veth (`ext0` 10.200.0.1/24 in
+/// `host`, `eth0` 10.200.0.2/24 in it), with no route to any container subnet.
+pub fn outside(host: &OwnedFd) -> OwnedFd {
+    let out = netns::create().unwrap();
+    let mut nl = Netlink::open_in(host.as_fd()).unwrap();
+    nl.create_veth(&hull_network::netlink::VethSpec {
+        name: "ext0",
+        mtu: 1500,
+        controller: 0,
+        peer_name: "eth0",
+        peer_mac: [0x02, 0, 10, 200, 0, 2],
+        peer_netns: out.as_fd(),
+    })
+    .unwrap();
+    let ext0 = nl.link_by_name("ext0").unwrap().unwrap();
+    nl.add_address(ext0.index, HOST_EXT, 24).unwrap();
+    nl.set_up(ext0.index).unwrap();
+    let mut nl = Netlink::open_in(out.as_fd()).unwrap();
+    let eth0 = nl.link_by_name("eth0").unwrap().unwrap();
+    nl.add_address(eth0.index, OUTSIDE, 24).unwrap();
+    nl.set_up(eth0.index).unwrap();
+    nl.set_up(1).unwrap();
+    out
+}
+
+/// A TCP listener on `bind` in `server_ns`; a client in `client_ns` connects to
+/// `target` (the listener's port when `target` has port 0) and exchanges bytes both
+/// ways. The peer address the server saw, or the client's error.
+pub fn tcp_via(
+    server_ns: &OwnedFd,
+    bind: SocketAddr,
+    client_ns: &OwnedFd,
+    target: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<SocketAddr> {
+    let listener = netns::run_in(server_ns.as_fd(), || TcpListener::bind(bind))
+        .unwrap()
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut target = target;
+    if target.port() == 0 {
+        target.set_port(listener.local_addr().unwrap().port());
+    }
+    let deadline = std::time::Instant::now() + timeout + Duration::from_secs(1);
+    std::thread::scope(|s| {
+        let server = s.spawn(move || loop {
+            match listener.accept() {
+                Ok((mut conn, peer)) => {
+                    conn.set_nonblocking(false).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut buf = [0u8; 4];
+                    conn.read_exact(&mut buf).unwrap();
+                    assert_eq!(&buf, b"ping");
+                    conn.write_all(b"pong").unwrap();
+                    return Some(peer);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        });
+        let client = netns::run_in(client_ns.as_fd(), || {
+            TcpStream::connect_timeout(&target, timeout)
+        })
+        .unwrap();
+        let result = client.and_then(|mut conn| {
+            conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+            conn.write_all(b"ping")?;
+            let mut buf = [0u8; 4];
+            conn.read_exact(&mut buf)?;
+            assert_eq!(&buf, b"pong");
+            Ok(())
+        });
+        let peer = server.join().unwrap();
+        result.map(|()| peer.expect("the server saw the connection"))
+    })
+}
+
+/// A UDP echo of one datagram: server bound on `bind` in `server_ns`, client in
+/// `client_ns` sending to `target`. Whether the answer came back.
+pub fn udp_via(
+    server_ns: &OwnedFd,
+    bind: SocketAddr,
+    client_ns: &OwnedFd,
+    target: SocketAddr,
+) -> bool {
+    use std::net::UdpSocket;
+    let server = netns::run_in(server_ns.as_fd(), || UdpSocket::bind(bind))
+        .unwrap()
+        .unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut buf = [0u8; 16];
+            if let Ok((n, peer)) = server.recv_from(&mut buf) {
+                server.send_to(&buf[..n], peer).unwrap();
+            }
+        });
+        let client = netns::run_in(client_ns.as_fd(), || UdpSocket::bind(("0.0.0.0", 0)))
+            .unwrap()
+            .unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        client.send_to(b"hello", target).unwrap();
+        let mut buf = [0u8; 16];
+        matches!(client.recv_from(&mut buf), Ok((5, _))) && &buf[..5] == b"hello"
+    })
+}

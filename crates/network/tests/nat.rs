@@ -1,0 +1,287 @@
+//! Root tests: published ports, masquerade and the firewall table's life, each in
+//! namespaces of its own (the manager's "host", an "outside" host joined to it by a
+//! veth, and the containers'). Rules are only ever made in those namespaces.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use hull_network::{
+    firewall, netns, Attachment, EndpointOptions, ManagerError, NetworkConfig, NetworkMode,
+    PortSpec,
+};
+
+use common::{env, link_names, lo_up, outside, root, tcp_via, udp_via, HOST_EXT, OUTSIDE};
+
+fn endpoint(a: Attachment) -> hull_network::Endpoint {
+    match a {
+        Attachment::Bridge(ep) => ep,
+        other => panic!("expected a bridge endpoint, got {other:?}"),
+    }
+}
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::from((ip, port))
+}
+
+const T: Duration = Duration::from_secs(3);
+
+fn ports(specs: &[&str]) -> EndpointOptions {
+    EndpointOptions {
+        ports: specs.iter().map(|s| PortSpec::parse(s).unwrap()).collect(),
+        ..Default::default()
+    }
+}
+
+fn tags(env: &common::Env) -> Option<Vec<String>> {
+    firewall::rule_tags(env.host.as_fd()).unwrap()
+}
+
+#[test]
+fn published_ports_answer_on_loopback_and_from_another_host() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    lo_up(&env.host);
+    let out = outside(&env.host);
+    let c = netns::create().unwrap();
+    let opts = ports(&["18080:80", "90", "127.0.0.1:15353:53/udp", "15354:54/udp"]);
+    let ep = endpoint(
+        env.manager
+            .setup(&NetworkMode::Bridge, "c1", c.as_fd(), &opts)
+            .unwrap(),
+    );
+    assert_eq!(ep.ports.len(), 4);
+    assert_eq!(ep.ports[0].host_port, 18080);
+    let random = ep.ports[1].host_port;
+    assert_ne!(random, 0);
+    assert_eq!(
+        env.manager.network("bridge").unwrap().endpoints["c1"].ports,
+        ep.ports
+    );
+
+    let any = Ipv4Addr::UNSPECIFIED;
+    // the namespace's own loopback (output DNAT, route_localnet, masquerade)
+    let peer = tcp_via(
+        &c,
+        sa(any, 80),
+        &env.host,
+        sa(Ipv4Addr::LOCALHOST, 18080),
+        T,
+    )
+    .unwrap();
+    assert_eq!(
+        peer.ip(),
+        std::net::IpAddr::V4(ep.gateway),
+        "loopback is masqueraded"
+    );
+    tcp_via(
+        &c,
+        sa(any, 90),
+        &env.host,
+        sa(Ipv4Addr::LOCALHOST, random),
+        T,
+    )
+    .unwrap();
+    // another host, through the namespace's outside address (prerouting DNAT)
+    let peer = tcp_via(&c, sa(any, 80), &out, sa(HOST_EXT, 18080), T).unwrap();
+    assert_eq!(
+        peer.ip(),
+        std::net::IpAddr::V4(OUTSIDE),
+        "no NAT of the source"
+    );
+    tcp_via(&c, sa(any, 90), &out, sa(HOST_EXT, random), T).unwrap();
+    // UDP, on loopback only for 15353, everywhere for 15354
+    assert!(udp_via(
+        &c,
+        sa(any, 53),
+        &env.host,
+        sa(Ipv4Addr::LOCALHOST, 15353)
+    ));
+    assert!(udp_via(&c, sa(any, 54), &out, sa(HOST_EXT, 15354)));
+    assert!(!udp_via(&c, sa(any, 53), &out, sa(HOST_EXT, 15353)));
+
+    env.manager.teardown(&NetworkMode::Bridge, "c1").unwrap();
+    assert!(tcp_via(
+        &c,
+        sa(any, 80),
+        &env.host,
+        sa(Ipv4Addr::LOCALHOST, 18080),
+        T
+    )
+    .is_err());
+}
+
+#[test]
+fn masquerade_hides_containers_behind_the_outside_address() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    let out = outside(&env.host);
+    let c = netns::create().unwrap();
+    let ep = endpoint(
+        env.manager
+            .setup(
+                &NetworkMode::Bridge,
+                "c1",
+                c.as_fd(),
+                &EndpointOptions::default(),
+            )
+            .unwrap(),
+    );
+    let peer = tcp_via(&out, sa(OUTSIDE, 0), &c, sa(OUTSIDE, 0), T).unwrap();
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(HOST_EXT), "{ep:?}");
+
+    // without masquerade the outside host sees the container (and cannot answer)
+    let net = env
+        .manager
+        .create_network(&NetworkConfig {
+            name: "nomasq".into(),
+            subnet: Some("10.45.0.0/24".parse().unwrap()),
+            options: [(
+                hull_network::manager::OPT_MASQUERADE.to_owned(),
+                "false".to_owned(),
+            )]
+            .into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!net.enable_ip_masquerade);
+    let c2 = netns::create().unwrap();
+    let mode = NetworkMode::Network("nomasq".into());
+    env.manager
+        .setup(&mode, "c2", c2.as_fd(), &EndpointOptions::default())
+        .unwrap();
+    assert!(tcp_via(
+        &out,
+        sa(OUTSIDE, 0),
+        &c2,
+        sa(OUTSIDE, 0),
+        Duration::from_secs(1)
+    )
+    .is_err());
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error_and_leaves_nothing_behind() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    let m = &env.manager;
+    m.ensure_default().unwrap();
+    let held = netns::run_in(env.host.as_fd(), || {
+        std::net::TcpListener::bind("0.0.0.0:0")
+    })
+    .unwrap()
+    .unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let c = netns::create().unwrap();
+    let spec = format!("{busy}:80");
+    let err = m
+        .setup(&NetworkMode::Bridge, "c1", c.as_fd(), &ports(&[&spec]))
+        .unwrap_err();
+    assert!(matches!(err, ManagerError::Ports { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "driver failed programming external connectivity on endpoint c1: \
+             Bind for 0.0.0.0:{busy} failed: port is already allocated"
+        )
+    );
+    let net = m.network("bridge").unwrap();
+    assert!(net.endpoints.is_empty());
+    assert_eq!(net.ipam.allocated.len(), 1);
+    assert_eq!(link_names(env.host.as_fd()), ["hull0", "lo"]);
+    assert_eq!(link_names(c.as_fd()), ["lo"]);
+    assert!(tags(&env)
+        .unwrap()
+        .iter()
+        .all(|t| t.starts_with("hull net ")));
+
+    // a port hull publishes already (no socket holds it) is taken too
+    m.setup(&NetworkMode::Bridge, "c1", c.as_fd(), &ports(&["18081:80"]))
+        .unwrap();
+    let c2 = netns::create().unwrap();
+    for spec in ["18081:81", "127.0.0.1:18081:80"] {
+        let err = m
+            .setup(&NetworkMode::Bridge, "c2", c2.as_fd(), &ports(&[spec]))
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with("port is already allocated"),
+            "{err}"
+        );
+    }
+    // but not the same number in UDP
+    m.setup(
+        &NetworkMode::Bridge,
+        "c2",
+        c2.as_fd(),
+        &ports(&["18081:80/udp"]),
+    )
+    .unwrap();
+    let eps = tags(&env).unwrap();
+    assert_eq!(
+        eps.iter().filter(|t| t.starts_with("hull ep ")).count(),
+        2,
+        "{eps:?}"
+    );
+}
+
+#[test]
+fn teardown_removes_exactly_its_rules_and_the_table_goes_with_the_last_network() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    let m = &env.manager;
+    assert_eq!(tags(&env), None);
+    let a = m
+        .create_network(&NetworkConfig {
+            name: "a".into(),
+            subnet: Some("10.41.0.0/24".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+    let b = m
+        .create_network(&NetworkConfig {
+            name: "b".into(),
+            subnet: Some("10.42.0.0/24".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+    let (net_a, net_b) = (firewall::network_tag(&a.id), firewall::network_tag(&b.id));
+    let mode_a = NetworkMode::Network("a".into());
+    let (c1, c2) = (netns::create().unwrap(), netns::create().unwrap());
+    m.setup(
+        &mode_a,
+        "c1",
+        c1.as_fd(),
+        &ports(&["18082:80", "18083:80/udp"]),
+    )
+    .unwrap();
+    m.setup(&mode_a, "c2", c2.as_fd(), &ports(&["18084:80"]))
+        .unwrap();
+    let (ep1, ep2) = (
+        firewall::endpoint_tag(&a.id, "c1"),
+        firewall::endpoint_tag(&a.id, "c2"),
+    );
+    let count = |tag: &str| tags(&env).unwrap().iter().filter(|t| *t == tag).count();
+    assert_eq!(count(&ep1), 2);
+    assert_eq!(count(&ep2), 1);
+    // per network: masquerade of the subnet, of loopback, and the isolation drop
+    assert_eq!(count(&net_a), 3);
+    assert_eq!(count(&net_b), 3);
+
+    m.teardown(&mode_a, "c1").unwrap();
+    assert_eq!((count(&ep1), count(&ep2), count(&net_a)), (0, 1, 3));
+    m.teardown(&mode_a, "c2").unwrap();
+    m.remove_network("a").unwrap();
+    assert_eq!(tags(&env).unwrap(), vec![net_b.clone(); 3]);
+    m.remove_network("b").unwrap();
+    assert_eq!(tags(&env), None, "the table is gone with the last network");
+}
