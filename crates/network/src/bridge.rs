@@ -33,6 +33,12 @@ pub enum BridgeError {
         #[source]
         source: NetlinkError,
     },
+    #[error("cannot set the MAC address of bridge {bridge}: {source}")]
+    SetMac {
+        bridge: String,
+        #[source]
+        source: NetlinkError,
+    },
     #[error("cannot bring bridge {bridge} up: {source}")]
     Up {
         bridge: String,
@@ -86,6 +92,16 @@ pub fn ensure(
         }
     };
     let configure = |nl: &mut Netlink| -> Result<(), BridgeError> {
+        // A bridge without a MAC of its own takes the lowest of its ports', and
+        // changes it when that port goes: containers would keep a stale ARP entry
+        // for the gateway. Docker's MAC for the gateway address is stable.
+        if created {
+            nl.set_mac(index, crate::endpoint::mac_for(gateway))
+                .map_err(|source| BridgeError::SetMac {
+                    bridge: name.to_owned(),
+                    source,
+                })?;
+        }
         match nl.add_address(index, gateway, prefix_len) {
             Err(e) if e.errno() == Some(Errno::EEXIST as i32) => {}
             r => r.map_err(|source| BridgeError::AddAddress {

@@ -93,6 +93,14 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewLink(msg), 0)
     }
 
+    /// Sets the MAC address of a link.
+    pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes = vec![LinkAttribute::Address(mac.to_vec())];
+        self.request(RouteNetlinkMessage::SetLink(msg), 0)
+    }
+
     /// Brings a link up.
     pub fn set_up(&mut self, index: u32) -> Result<(), NetlinkError> {
         let mut msg = LinkMessage::default();
