@@ -96,6 +96,11 @@ pub struct Endpoint {
     /// [`crate::firewall::endpoint_tag`].
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// The container's name and `--network-alias`es, answered by the network's DNS.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// What [`create`] needs to know.
@@ -189,6 +194,8 @@ pub fn create(
         gateway: plan.gateway,
         mtu: plan.mtu,
         ports: Vec::new(),
+        name: None,
+        aliases: Vec::new(),
     })
 }
 

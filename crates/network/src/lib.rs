@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bridge;
+pub mod dns;
 pub mod endpoint;
 pub mod files;
 pub mod firewall;

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bridge::{self, BridgeError};
+use crate::dns::{DnsError, Resolver, Responder};
 use crate::endpoint::{self, Endpoint, EndpointError};
 use crate::firewall::{self, FirewallError, NetworkRules};
 use crate::ipam::{self, IpamError, Pool};
@@ -64,6 +66,12 @@ pub enum ManagerError {
     },
     #[error(transparent)]
     Firewall(#[from] FirewallError),
+    #[error("network {network}: {source}")]
+    Dns {
+        network: String,
+        #[source]
+        source: DnsError,
+    },
     #[error("driver failed programming external connectivity on endpoint {container}: {source}")]
     Ports {
         container: String,
@@ -125,9 +133,14 @@ pub struct EndpointOptions {
     pub mac: Option<[u8; 6]>,
     /// `-p`/`-P`: ports to publish on the manager's namespace.
     pub ports: Vec<PortSpec>,
+    /// The container's name and `--network-alias`es, for the network's DNS.
+    pub name: Option<String>,
+    pub aliases: Vec<String>,
 }
 
-/// What [`Manager::setup`] did.
+/// What [`Manager::setup`] did. (Returned once per setup, never kept in bulk: the
+/// size of the `Bridge` variant costs nothing worth a box.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attachment {
     /// A veth on a bridge network.
@@ -142,6 +155,9 @@ pub struct Manager {
     store: Store,
     host: Mutex<Netlink>,
     host_netns: OwnedFd,
+    resolver: Arc<Resolver>,
+    /// The DNS responder of each user-defined network, by network name.
+    dns: Mutex<BTreeMap<String, Responder>>,
 }
 
 impl Manager {
@@ -153,7 +169,50 @@ impl Manager {
             store: Store::open(state_dir)?,
             host: Mutex::new(host),
             host_netns,
+            resolver: Arc::default(),
+            dns: Mutex::default(),
         })
+    }
+
+    /// The names the networks' DNS answers.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// Starts the DNS responder of `network` (user-defined networks only, as
+    /// Docker's) on its gateway, port 53, if it is not running, and makes its names
+    /// those of the record.
+    fn start_dns(&self, network: &Network) -> Result<(), ManagerError> {
+        if network.name == DEFAULT_NETWORK {
+            return Ok(());
+        }
+        self.resolver.set_network(network);
+        let mut dns = self.dns.lock().unwrap_or_else(|e| e.into_inner());
+        if !dns.contains_key(&network.name) {
+            let addr = SocketAddrV4::new(network.ipam.gateway, 53);
+            let r = Responder::start(
+                self.host_netns(),
+                addr,
+                &network.name,
+                self.resolver.clone(),
+            )
+            .map_err(|source| ManagerError::Dns {
+                network: network.name.clone(),
+                source,
+            })?;
+            dns.insert(network.name.clone(), r);
+        }
+        Ok(())
+    }
+
+    fn stop_dns(&self, name: &str) {
+        let r = self
+            .dns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        drop(r);
+        self.resolver.remove_network(name);
     }
 
     pub fn host_netns(&self) -> BorrowedFd<'_> {
@@ -255,8 +314,10 @@ impl Manager {
         )?;
         let installed = firewall::install_network(self.host_netns(), &rules(&network))
             .map_err(ManagerError::from)
+            .and_then(|()| self.start_dns(&network))
             .and_then(|()| Ok(self.store.save(&network)?));
         if let Err(e) = installed {
+            self.stop_dns(&network.name);
             let last = others.is_empty();
             let _ = firewall::remove_network(self.host_netns(), &network.id, &network.bridge, last);
             let _ = bridge::delete(&mut nl, &network.bridge);
@@ -307,6 +368,7 @@ impl Manager {
                 let tag = firewall::endpoint_tag(&n.id, &ep.container_id);
                 firewall::install_ports(self.host_netns(), &tag, ep.address, &ep.ports)?;
             }
+            self.start_dns(n)?;
         }
         Ok(networks)
     }
@@ -324,6 +386,7 @@ impl Manager {
         }
         let last = self.store.list()?.iter().all(|n| n.name == name);
         firewall::remove_network(self.host_netns(), &network.id, &network.bridge, last)?;
+        self.stop_dns(name);
         bridge::delete(&mut self.netlink(), &network.bridge)?;
         self.store.remove(name)?;
         Ok(())
@@ -387,6 +450,8 @@ impl Manager {
         let published = self.publish(&ep, &tag, &opts.ports);
         let saved = published.and_then(|ports| {
             ep.ports = ports;
+            ep.name = opts.name.clone();
+            ep.aliases = opts.aliases.clone();
             network
                 .endpoints
                 .insert(container_id.to_owned(), ep.clone());
@@ -399,7 +464,16 @@ impl Manager {
             let _ = endpoint::delete(&mut nl, &ep.host_ifname);
             return Err(e);
         }
+        self.refresh_names(&network);
         Ok(Attachment::Bridge(ep))
+    }
+
+    /// Makes the DNS names of a network with a running responder those of its record.
+    fn refresh_names(&self, network: &Network) {
+        let dns = self.dns.lock().unwrap_or_else(|e| e.into_inner());
+        if dns.contains_key(&network.name) {
+            self.resolver.set_network(network);
+        }
     }
 
     /// Chooses the host ports of `specs` (none taken by another endpoint of any
@@ -450,6 +524,7 @@ impl Manager {
         endpoint::delete(&mut self.netlink(), &ep.host_ifname)?;
         network.ipam.release(ep.address, container_id);
         self.store.save(&network)?;
+        self.refresh_names(&network);
         Ok(())
     }
 }
