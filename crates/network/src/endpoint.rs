@@ -40,7 +40,7 @@ pub enum EndpointError {
         #[source]
         source: NetlinkError,
     },
-    #[error("{ifname} is missing in the container after creating it")]
+    #[error("{ifname} is missing after creating it")]
     InterfaceMissing { ifname: String },
     #[error("cannot bring lo up in the container: {0}")]
     LoopbackUp(#[source] NetlinkError),
@@ -64,8 +64,8 @@ pub enum EndpointError {
         #[source]
         source: NetlinkError,
     },
-    #[error("cannot isolate bridge port {host_ifname} (enable_icc=false): {source}")]
-    Isolate {
+    #[error("cannot set the hairpin and isolated flags of bridge port {host_ifname}: {source}")]
+    PortFlags {
         host_ifname: String,
         #[source]
         source: NetlinkError,
@@ -176,8 +176,8 @@ pub fn create(
         ifname: CONTAINER_IFNAME.to_owned(),
         source,
     })?;
-    let configured =
-        isolate(host, &host_ifname, plan.isolated).and_then(|()| configure_container(netns, plan));
+    let configured = set_port_flags(host, &host_ifname, plan.isolated)
+        .and_then(|()| configure_container(netns, plan));
     if let Err(e) = configured {
         // the peer goes with it
         let _ = delete(host, &host_ifname);
@@ -199,17 +199,26 @@ pub fn create(
     })
 }
 
-fn isolate(host: &mut Netlink, host_ifname: &str, isolated: bool) -> Result<(), EndpointError> {
-    if !isolated {
-        return Ok(());
-    }
-    let err = |source| EndpointError::Isolate {
+/// Hairpin on every port: with `br_netfilter` loaded, a container's packet to its
+/// own published port by a host address is DNATed on the bridge and must leave by
+/// the port it came in (without it the packet is routed and needs nothing). And
+/// `isolated` for `enable_icc=false`.
+fn set_port_flags(
+    host: &mut Netlink,
+    host_ifname: &str,
+    isolated: bool,
+) -> Result<(), EndpointError> {
+    let err = |source| EndpointError::PortFlags {
         host_ifname: host_ifname.to_owned(),
         source,
     };
-    let link = host.link_by_name(host_ifname).map_err(err)?;
-    let index = link.map(|l| l.index).unwrap_or(0);
-    host.set_port_isolated(index, true).map_err(err)
+    let link = host
+        .link_by_name(host_ifname)
+        .map_err(err)?
+        .ok_or_else(|| EndpointError::InterfaceMissing {
+            ifname: host_ifname.to_owned(),
+        })?;
+    host.set_port_flags(link.index, true, isolated).map_err(err)
 }
 
 fn configure_container(netns: BorrowedFd<'_>, plan: &Plan<'_>) -> Result<(), EndpointError> {

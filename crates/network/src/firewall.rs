@@ -8,7 +8,8 @@
 //!   per published port, so it answers from other hosts and on the namespace's own
 //!   loopback (`output`; with `route_localnet` on the bridge and a masquerade);
 //! - `masq` (from nat `postrouting`): per network, its subnet leaving by another
-//!   interface (not for `internal` networks), and loopback sources entering it;
+//!   interface (not for `internal` networks), loopback sources entering it, and
+//!   hairpin traffic (DNATed back into the bridge it came from);
 //! - `isolation` (from filter `forward`): per network, a drop for traffic from its
 //!   bridge to any other hull bridge (the set `bridges`), and for an internal
 //!   network everything between its bridge and another interface.
@@ -241,6 +242,18 @@ pub fn install_network(netns: BorrowedFd<'_>, n: &NetworkRules<'_>) -> Result<()
         ];
         c.push(rule("masq", e, t));
     }
+    // hairpin: a container reaching a published port of its own network by a host
+    // address must see the answer come from that side too
+    let dnat =
+        json!({ "match": { "op": "in", "left": { "ct": { "key": "status" } }, "right": "dnat" } });
+    // (no iifname in postrouting: the kernel has no input device there)
+    let e = vec![
+        eq(saddr.clone(), prefix(n.subnet)),
+        eq(oif.clone(), br.clone()),
+        dnat,
+        json!({ "masquerade": null }),
+    ];
+    c.push(rule("masq", e, t));
     let lo: Ipv4Net = "127.0.0.0/8".parse().expect("a valid prefix");
     let e = vec![
         eq(saddr, prefix(lo)),

@@ -103,6 +103,19 @@ fn published_ports_answer_on_loopback_and_from_another_host() {
     ));
     assert!(udp_via(&c, sa(any, 54), &out, sa(HOST_EXT, 15354)));
     assert!(!udp_via(&c, sa(any, 53), &out, sa(HOST_EXT, 15353)));
+    // hairpin: another container, and the container itself, by the host's address
+    let c2 = netns::create().unwrap();
+    env.manager
+        .setup(
+            &NetworkMode::Bridge,
+            "c2",
+            c2.as_fd(),
+            &EndpointOptions::default(),
+        )
+        .unwrap();
+    let peer = tcp_via(&c, sa(any, 80), &c2, sa(HOST_EXT, 18080), T).unwrap();
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(ep.gateway));
+    tcp_via(&c, sa(any, 80), &c, sa(HOST_EXT, 18080), T).unwrap();
 
     env.manager.teardown(&NetworkMode::Bridge, "c1").unwrap();
     assert!(tcp_via(
@@ -273,15 +286,15 @@ fn teardown_removes_exactly_its_rules_and_the_table_goes_with_the_last_network()
     let count = |tag: &str| tags(&env).unwrap().iter().filter(|t| *t == tag).count();
     assert_eq!(count(&ep1), 2);
     assert_eq!(count(&ep2), 1);
-    // per network: masquerade of the subnet, of loopback, and the isolation drop
-    assert_eq!(count(&net_a), 3);
-    assert_eq!(count(&net_b), 3);
+    // per network: masquerade of the subnet, hairpin, loopback; the isolation drop
+    assert_eq!(count(&net_a), 4);
+    assert_eq!(count(&net_b), 4);
 
     m.teardown(&mode_a, "c1").unwrap();
-    assert_eq!((count(&ep1), count(&ep2), count(&net_a)), (0, 1, 3));
+    assert_eq!((count(&ep1), count(&ep2), count(&net_a)), (0, 1, 4));
     m.teardown(&mode_a, "c2").unwrap();
     m.remove_network("a").unwrap();
-    assert_eq!(tags(&env).unwrap(), vec![net_b.clone(); 3]);
+    assert_eq!(tags(&env).unwrap(), vec![net_b.clone(); 4]);
     m.remove_network("b").unwrap();
     assert_eq!(tags(&env), None, "the table is gone with the last network");
 }

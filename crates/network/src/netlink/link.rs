@@ -79,16 +79,24 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
     }
 
-    /// Sets the `isolated` flag of a bridge port: isolated ports of one bridge
-    /// exchange no frames, but each still reaches the bridge and other ports.
-    pub fn set_port_isolated(&mut self, index: u32, isolated: bool) -> Result<(), NetlinkError> {
+    /// Sets the flags of a bridge port: `hairpin` lets a frame leave by the port it
+    /// came in (a container reaching its own published port); `isolated` ports of
+    /// one bridge exchange no frames, but each still reaches the bridge and other
+    /// ports.
+    pub fn set_port_flags(
+        &mut self,
+        index: u32,
+        hairpin: bool,
+        isolated: bool,
+    ) -> Result<(), NetlinkError> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.attributes = vec![LinkAttribute::LinkInfo(vec![
             NlLinkInfo::PortKind(InfoPortKind::Bridge),
-            NlLinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::Isolated(
-                isolated,
-            )])),
+            NlLinkInfo::PortData(InfoPortData::BridgePort(vec![
+                InfoBridgePort::HairpinMode(hairpin),
+                InfoBridgePort::Isolated(isolated),
+            ])),
         ])];
         self.request(RouteNetlinkMessage::NewLink(msg), 0)
     }
