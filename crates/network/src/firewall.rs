@@ -143,14 +143,30 @@ fn local_dst() -> Value {
     )
 }
 
-/// The table, its set and chains, and the fixed rules of the base chains.
-fn ensure_table() -> Vec<Value> {
+const BASE_CHAINS: [&str; 4] = ["prerouting", "output", "postrouting", "forward"];
+
+/// The table, its set and chains, and the fixed rules of the base chains, unless
+/// `existing` (the listed table) has them all: flushing a base chain costs a kernel
+/// RCU grace period (some 15 ms here), so it is done only when one is missing.
+fn ensure_table(existing: &[Value]) -> Vec<Value> {
+    let has_chain = |name: &str| {
+        existing
+            .iter()
+            .filter_map(|o| o.get("chain"))
+            .any(|c| c.get("name").and_then(Value::as_str) == Some(name))
+    };
+    let chains = ["ports", "masq", "isolation"];
+    if BASE_CHAINS.into_iter().chain(chains).all(has_chain)
+        && existing.iter().any(|o| o.get("set").is_some())
+    {
+        return Vec::new();
+    }
     let mut c = vec![
         json!({ "add": { "table": table() } }),
         json!({ "add": { "set": { "family": FAMILY, "table": TABLE, "name": SET,
                                    "type": "ifname" } } }),
     ];
-    for name in ["ports", "masq", "isolation"] {
+    for name in chains {
         c.push(json!({ "add": { "chain": chain(name) } }));
     }
     let bases = [
@@ -225,7 +241,7 @@ pub fn install_network(netns: BorrowedFd<'_>, n: &NetworkRules<'_>) -> Result<()
     enable_forwarding(netns, n.bridge)?;
     let tag = network_tag(n.id);
     let existing = list(netns)?;
-    let mut c = ensure_table();
+    let mut c = ensure_table(&existing);
     c.extend(delete_tagged(&existing, &tag));
     if !has_bridge(&existing, n.bridge) {
         c.push(json!({ "add": element(n.bridge) }));
@@ -321,7 +337,7 @@ pub fn install_ports(
         return Ok(());
     }
     let existing = list(netns)?;
-    let mut c = ensure_table();
+    let mut c = ensure_table(&existing);
     c.extend(delete_tagged(&existing, tag));
     for p in ports {
         let mut e = Vec::new();

@@ -174,3 +174,40 @@ fn published_port_throughput_kernel_path_against_a_userland_proxy() {
         );
     }
 }
+
+#[test]
+fn setup_and_teardown_time_with_a_published_port() {
+    if !root() {
+        return;
+    }
+    const N: usize = 10;
+    let env = env();
+    env.manager.ensure_default().unwrap();
+    let ns: Vec<_> = (0..N).map(|_| netns::create().unwrap()).collect();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for (i, n) in ns.iter().enumerate() {
+        let opts = EndpointOptions {
+            ports: vec![PortSpec::parse("80").unwrap()],
+            ..Default::default()
+        };
+        let t = Instant::now();
+        env.manager
+            .setup(&NetworkMode::Bridge, &format!("c{i}"), n.as_fd(), &opts)
+            .unwrap();
+        up.push(ms(t.elapsed()));
+    }
+    for i in 0..N {
+        let t = Instant::now();
+        env.manager
+            .teardown(&NetworkMode::Bridge, &format!("c{i}"))
+            .unwrap();
+        down.push(ms(t.elapsed()));
+    }
+    up.sort_by(f64::total_cmp);
+    down.sort_by(f64::total_cmp);
+    println!(
+        "with one published port (n={N}): setup median {:.1} ms (min {:.1}), teardown median {:.1} ms",
+        up[N / 2], up[0], down[N / 2]
+    );
+}
