@@ -298,3 +298,34 @@ fn teardown_removes_exactly_its_rules_and_the_table_goes_with_the_last_network()
     m.remove_network("b").unwrap();
     assert_eq!(tags(&env), None, "the table is gone with the last network");
 }
+
+#[test]
+fn restore_puts_back_lost_rules_once() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    lo_up(&env.host);
+    let m = &env.manager;
+    let c = netns::create().unwrap();
+    let ep = endpoint(
+        m.setup(&NetworkMode::Bridge, "c1", c.as_fd(), &ports(&["18085:80"]))
+            .unwrap(),
+    );
+    let before = tags(&env).unwrap();
+    // the table is lost (a flush of the rule set, a reboot)
+    let table = serde_json::json!({ "delete": { "table": { "family": "ip", "name": "hull" } } });
+    hull_network::nft::apply(env.host.as_fd(), vec![table]).unwrap();
+    let (any, lo) = (Ipv4Addr::UNSPECIFIED, Ipv4Addr::LOCALHOST);
+    let short = Duration::from_secs(1);
+    assert!(tcp_via(&c, sa(any, 80), &env.host, sa(lo, 18085), short).is_err());
+    m.restore().unwrap();
+    m.restore().unwrap();
+    let mut after = tags(&env).unwrap();
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "the same rules, once");
+    tcp_via(&c, sa(any, 80), &env.host, sa(lo, 18085), T).unwrap();
+    assert_eq!(ep.ports[0].host_port, 18085);
+}
