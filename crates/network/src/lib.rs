@@ -1,7 +1,8 @@
-//! hull's container networking, first slice: bridge networks (a Linux bridge with the
-//! gateway address, one veth pair per container with `eth0` inside), IPAM with
-//! persisted pools, the `none`/`host`/`container:` modes as data, and the per-container
-//! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`.
+//! hull's container networking: bridge networks (a Linux bridge with the gateway
+//! address, one veth pair per container with `eth0` inside), IPAM with persisted
+//! pools, the `none`/`host`/`container:` modes as data, the per-container
+//! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`; and (second slice) NAT,
+//! published ports, isolation and an embedded DNS per user-defined network.
 //!
 //! Everything works on network namespace fds passed in: the [`Manager`] is given the
 //! namespace where bridges live (the host's in hulld, a throwaway one in tests) and
@@ -12,25 +13,28 @@
 //! blocking socket): a handful of synchronous requests per container need no async
 //! runtime, and this keeps tokio out of every crate that links this one.
 //!
+//! Firewall rules ([`firewall`]) live only in hull's own table `ip hull`, written
+//! through `nft`'s JSON API ([`nft`]: one document is one kernel transaction; `nft`
+//! is spawned from a thread inside the target namespace). Per network: masquerade
+//! of its subnet (not for `--internal` or `enable_ip_masquerade=false`), hairpin
+//! and loopback masquerades, and a forward drop towards every other hull bridge
+//! (an internal network drops everything in and out). Per endpoint: one DNAT per
+//! published port ([`ports`]), tagged with the endpoint so that teardown deletes
+//! exactly its rules; the table goes with the last network. `enable_icc=false` is
+//! the bridge port's `isolated` flag (no `br_netfilter` needed). The manager's
+//! namespace gets `ip_forward=1` and `route_localnet=1` on each bridge (in hulld,
+//! the host's: published ports answer on 127.0.0.1 through the kernel, no proxy).
+//!
 //! # Next slices (planned)
 //!
-//! - **NAT and port publishing** (nftables, by netlink through `nftnl`-style messages
-//!   or the `nft` JSON API): one hull table per family; per network a masquerade rule
-//!   for `subnet` leaving by a non-bridge interface (unless the network is
-//!   `internal`); per published port a DNAT in `prerouting`/`output` and an accept in
-//!   `forward`. `Network` gets `internal`, `enable_ip_masquerade` fields (serde
-//!   defaults keep old records readable) and `Endpoint` gets `ports: Vec<PortMapping>`,
-//!   so teardown deletes exactly the rules the endpoint made (rules tagged with the
-//!   container ID in their comment, removed by handle).
-//! - **Isolation**: a `forward` rule dropping traffic between two hull bridges
-//!   (Docker's DOCKER-ISOLATION chains), and `icc=false` as a per-network option.
-//! - **DNS**: an embedded resolver per container namespace (listening on 127.0.0.11,
-//!   as Docker's), answering container names and `Endpoint` aliases of the networks the
-//!   container is on and forwarding the rest to the nameservers `files` would have
-//!   written; `Endpoint` gains `aliases`.
-//! - IPv6 (a second `Pool` per network), and `restore()` after a reboot for every
-//!   network (today only the default network's bridge is re-made, in
-//!   [`Manager::ensure_default`]).
+//! - DNS forwarding of other names to the host's nameservers (until then the engine
+//!   lists the gateway first and keeps the host's servers after it), and
+//!   `127.0.0.11` inside the container as Docker's, if a client needs it.
+//! - IPv6 (a second `Pool` per network, a table `ip6 hull`), port ranges in `-p`, and
+//!   holding a socket on each published port so that a later bind by another
+//!   program fails instead of being shadowed by the DNAT.
+//! - `restore()` at hulld's start (it re-makes bridges, rules and DNS of every
+//!   network; today the engine must call it).
 
 #![forbid(unsafe_code)]
 
