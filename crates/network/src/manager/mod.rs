@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::Ipv4Addr;
-use std::net::SocketAddrV4;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,9 +15,16 @@ use crate::firewall::{self, FirewallError, NetworkRules};
 use crate::ipam::{self, IpamError, Pool};
 use crate::mode::{NetworkMode, DEFAULT_BRIDGE, DEFAULT_NETWORK};
 use crate::netlink::{Netlink, NetlinkError};
-use crate::ports::{self, PortMapping, PortSpec, PortsError};
+use crate::ports::PortsError;
 use crate::store::{self, Network, Store, StoreError};
 use crate::subnet::Ipv4Net;
+
+mod config;
+mod dns;
+mod publish;
+
+use config::bool_option;
+pub use config::{EndpointOptions, NetworkConfig, OPT_ICC, OPT_MASQUERADE};
 
 pub const DEFAULT_MTU: u32 = 1500;
 
@@ -82,37 +87,6 @@ pub enum ManagerError {
     AlreadyAttached { container: String, network: String },
 }
 
-/// Options of `docker network create` that this slice knows.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkConfig {
-    pub name: String,
-    pub subnet: Option<Ipv4Net>,
-    pub gateway: Option<Ipv4Addr>,
-    pub mtu: Option<u32>,
-    /// The bridge device (default: `hull0` for the default network, `br-<id:12>`).
-    pub bridge: Option<String>,
-    /// `--internal`.
-    pub internal: bool,
-    /// Driver options (`-o`): `com.docker.network.bridge.enable_icc` and
-    /// `com.docker.network.bridge.enable_ip_masquerade` are known, others ignored.
-    pub options: BTreeMap<String, String>,
-}
-
-pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
-pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
-
-fn bool_option(cfg: &NetworkConfig, key: &str) -> Result<bool, ManagerError> {
-    match cfg.options.get(key).map(String::as_str) {
-        None | Some("true") | Some("1") => Ok(true),
-        Some("false") | Some("0") => Ok(false),
-        Some(value) => Err(ManagerError::BadOption {
-            name: cfg.name.clone(),
-            key: key.to_owned(),
-            value: value.to_owned(),
-        }),
-    }
-}
-
 fn rules(n: &Network) -> NetworkRules<'_> {
     NetworkRules {
         id: &n.id,
@@ -122,20 +96,6 @@ fn rules(n: &Network) -> NetworkRules<'_> {
         masquerade: n.enable_ip_masquerade,
         internal: n.internal,
     }
-}
-
-/// Per-container options for an endpoint.
-#[derive(Debug, Clone, Default)]
-pub struct EndpointOptions {
-    /// `--ip`: must be free and in the subnet.
-    pub ip: Option<Ipv4Addr>,
-    /// `--mac-address`; by default derived from the address.
-    pub mac: Option<[u8; 6]>,
-    /// `-p`/`-P`: ports to publish on the manager's namespace.
-    pub ports: Vec<PortSpec>,
-    /// The container's name and `--network-alias`es, for the network's DNS.
-    pub name: Option<String>,
-    pub aliases: Vec<String>,
 }
 
 /// What [`Manager::setup`] did. (Returned once per setup, never kept in bulk: the
@@ -172,47 +132,6 @@ impl Manager {
             resolver: Arc::default(),
             dns: Mutex::default(),
         })
-    }
-
-    /// The names the networks' DNS answers.
-    pub fn resolver(&self) -> &Resolver {
-        &self.resolver
-    }
-
-    /// Starts the DNS responder of `network` (user-defined networks only, as
-    /// Docker's) on its gateway, port 53, if it is not running, and makes its names
-    /// those of the record.
-    fn start_dns(&self, network: &Network) -> Result<(), ManagerError> {
-        if network.name == DEFAULT_NETWORK {
-            return Ok(());
-        }
-        self.resolver.set_network(network);
-        let mut dns = self.dns.lock().unwrap_or_else(|e| e.into_inner());
-        if !dns.contains_key(&network.name) {
-            let addr = SocketAddrV4::new(network.ipam.gateway, 53);
-            let r = Responder::start(
-                self.host_netns(),
-                addr,
-                &network.name,
-                self.resolver.clone(),
-            )
-            .map_err(|source| ManagerError::Dns {
-                network: network.name.clone(),
-                source,
-            })?;
-            dns.insert(network.name.clone(), r);
-        }
-        Ok(())
-    }
-
-    fn stop_dns(&self, name: &str) {
-        let r = self
-            .dns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
-        drop(r);
-        self.resolver.remove_network(name);
     }
 
     pub fn host_netns(&self) -> BorrowedFd<'_> {
@@ -466,42 +385,6 @@ impl Manager {
         }
         self.refresh_names(&network);
         Ok(Attachment::Bridge(ep))
-    }
-
-    /// Makes the DNS names of a network with a running responder those of its record.
-    fn refresh_names(&self, network: &Network) {
-        let dns = self.dns.lock().unwrap_or_else(|e| e.into_inner());
-        if dns.contains_key(&network.name) {
-            self.resolver.set_network(network);
-        }
-    }
-
-    /// Chooses the host ports of `specs` (none taken by another endpoint of any
-    /// network, none bound in the namespace) and installs their DNAT rules.
-    fn publish(
-        &self,
-        ep: &Endpoint,
-        tag: &str,
-        specs: &[PortSpec],
-    ) -> Result<Vec<PortMapping>, ManagerError> {
-        if specs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let taken: Vec<PortMapping> = self
-            .store
-            .list()?
-            .iter()
-            .flat_map(|n| n.endpoints.values())
-            .flat_map(|e| e.ports.iter().copied())
-            .collect();
-        let ports = ports::allocate(self.host_netns(), specs, &taken).map_err(|source| {
-            ManagerError::Ports {
-                container: ep.container_id.clone(),
-                source,
-            }
-        })?;
-        firewall::install_ports(self.host_netns(), tag, ep.address, &ports)?;
-        Ok(ports)
     }
 
     /// Undoes [`Manager::setup`]: deletes the veth pair and releases the address.

@@ -1,0 +1,53 @@
+//! The options of networks and endpoints that the manager knows.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use super::ManagerError;
+use crate::ports::PortSpec;
+use crate::subnet::Ipv4Net;
+
+/// Options of `docker network create` that this slice knows.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkConfig {
+    pub name: String,
+    pub subnet: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub mtu: Option<u32>,
+    /// The bridge device (default: `hull0` for the default network, `br-<id:12>`).
+    pub bridge: Option<String>,
+    /// `--internal`.
+    pub internal: bool,
+    /// Driver options (`-o`): `com.docker.network.bridge.enable_icc` and
+    /// `com.docker.network.bridge.enable_ip_masquerade` are known, others ignored.
+    pub options: BTreeMap<String, String>,
+}
+
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+
+pub(super) fn bool_option(cfg: &NetworkConfig, key: &str) -> Result<bool, ManagerError> {
+    match cfg.options.get(key).map(String::as_str) {
+        None | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(value) => Err(ManagerError::BadOption {
+            name: cfg.name.clone(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }),
+    }
+}
+
+/// Per-container options for an endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    /// `--ip`: must be free and in the subnet.
+    pub ip: Option<Ipv4Addr>,
+    /// `--mac-address`; by default derived from the address.
+    pub mac: Option<[u8; 6]>,
+    /// `-p`/`-P`: ports to publish on the manager's namespace.
+    pub ports: Vec<PortSpec>,
+    /// The container's name and `--network-alias`es, for the network's DNS.
+    pub name: Option<String>,
+    pub aliases: Vec<String>,
+}
