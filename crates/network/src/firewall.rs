@@ -235,17 +235,13 @@ fn element(bridge: &str) -> Value {
     json!({ "element": { "family": FAMILY, "table": TABLE, "name": SET, "elem": [bridge] } })
 }
 
-/// Installs (or installs anew, replacing its old rules) the rules of a network, and
-/// enables forwarding in `netns`.
+/// Installs (or installs anew, replacing its old rules, unless they are all there)
+/// the rules of a network, and enables forwarding in `netns`.
 pub fn install_network(netns: BorrowedFd<'_>, n: &NetworkRules<'_>) -> Result<(), FirewallError> {
     enable_forwarding(netns, n.bridge)?;
     let tag = network_tag(n.id);
     let existing = list(netns)?;
-    let mut c = ensure_table(&existing);
-    c.extend(delete_tagged(&existing, &tag));
-    if !has_bridge(&existing, n.bridge) {
-        c.push(json!({ "add": element(n.bridge) }));
-    }
+    let mut c = Vec::new();
     let (iif, oif) = (meta("iifname"), meta("oifname"));
     let br = json!(n.bridge);
     let saddr = payload("ip", "saddr");
@@ -295,7 +291,20 @@ pub fn install_network(netns: BorrowedFd<'_>, n: &NetworkRules<'_>) -> Result<()
         let e = vec![eq(oif, br.clone()), ne(iif, br), drop];
         c.push(rule("isolation", e, t));
     }
-    nft::apply(netns, c).map_err(|source| FirewallError::InstallNetwork {
+    // already there (a container joining the default network ensures it each time):
+    // deleting and adding again would cost a grace period for nothing
+    let base = ensure_table(&existing);
+    let present = delete_tagged(&existing, &tag);
+    if base.is_empty() && has_bridge(&existing, n.bridge) && present.len() == c.len() {
+        return Ok(());
+    }
+    let mut rules = base;
+    rules.extend(present);
+    if !has_bridge(&existing, n.bridge) {
+        rules.push(json!({ "add": element(n.bridge) }));
+    }
+    rules.extend(c);
+    nft::apply(netns, rules).map_err(|source| FirewallError::InstallNetwork {
         network: n.name.to_owned(),
         source,
     })
