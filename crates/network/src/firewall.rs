@@ -409,3 +409,52 @@ fn enable_forwarding(netns: BorrowedFd<'_>, bridge: &str) -> Result<(), Firewall
     })
     .map_err(FirewallError::EnterNetns)?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed_rule(chain: &str, handle: u64, comment: &str) -> Value {
+        json!({ "rule": { "family": "ip", "table": TABLE, "chain": chain,
+                          "handle": handle, "comment": comment, "expr": [] } })
+    }
+
+    #[test]
+    fn only_rules_with_exactly_the_tag_are_deleted() {
+        let objects = vec![
+            listed_rule("ports", 5, "hull ep 0123456789ab c1"),
+            listed_rule("ports", 6, "hull ep 0123456789ab c10"),
+            listed_rule("masq", 7, "hull net 0123456789ab"),
+            listed_rule("ports", 8, "hull ep 0123456789ab c1"),
+        ];
+        let del = delete_tagged(&objects, &endpoint_tag("0123456789abcdef", "c1"));
+        let handles: Vec<u64> = del
+            .iter()
+            .map(|d| d["delete"]["rule"]["handle"].as_u64().unwrap())
+            .collect();
+        assert_eq!(handles, [5, 8]);
+        assert_eq!(del[0]["delete"]["rule"]["chain"], "ports");
+    }
+
+    #[test]
+    fn tags_fit_a_comment_and_the_table_is_written_only_when_incomplete() {
+        assert!(endpoint_tag("n", &"x".repeat(300)).len() <= 128);
+        assert_eq!(network_tag("0123456789abcdef"), "hull net 0123456789ab");
+        let full = ensure_table(&[]);
+        assert!(full.len() > 10);
+        // a listing with every chain and the set needs nothing
+        let mut listed: Vec<Value> = ["prerouting", "output", "postrouting", "forward"]
+            .into_iter()
+            .chain(["ports", "masq", "isolation"])
+            .map(|c| json!({ "chain": { "name": c } }))
+            .collect();
+        listed.push(json!({ "set": { "name": SET } }));
+        assert!(ensure_table(&listed).is_empty());
+        listed.remove(1);
+        assert_eq!(ensure_table(&listed).len(), full.len());
+        assert!(has_bridge(
+            &[json!({ "set": { "name": SET, "elem": ["hull0", "br-1"] } })],
+            "br-1"
+        ));
+    }
+}

@@ -60,3 +60,61 @@ impl Resolver {
         self.networks.write().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Endpoint;
+    use crate::ipam::Pool;
+
+    fn ep(id: &str, name: &str, aliases: &[&str], last: u8) -> Endpoint {
+        Endpoint {
+            container_id: id.into(),
+            network: "u".into(),
+            host_ifname: "veth0".into(),
+            ifname: "eth0".into(),
+            mac: String::new(),
+            address: Ipv4Addr::new(10, 0, 0, last),
+            prefix_len: 24,
+            gateway: Ipv4Addr::new(10, 0, 0, 1),
+            mtu: 1500,
+            ports: Vec::new(),
+            name: Some(name.into()),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn names_aliases_and_short_ids_resolve_and_a_shared_alias_has_both() {
+        let mut net = Network {
+            id: "n".into(),
+            name: "u".into(),
+            driver: "bridge".into(),
+            bridge: "br-u".into(),
+            mtu: 1500,
+            ipam: Pool::new("10.0.0.0/24".parse().unwrap(), None).unwrap(),
+            internal: false,
+            enable_icc: true,
+            enable_ip_masquerade: true,
+            endpoints: Default::default(),
+        };
+        let a = ep("aaaaaaaaaaaaaaaa", "Web", &["svc"], 2);
+        let b = ep("bbbbbbbbbbbbbbbb", "db", &["svc"], 3);
+        net.endpoints.insert(a.container_id.clone(), a);
+        net.endpoints.insert(b.container_id.clone(), b);
+        let r = Resolver::default();
+        r.set_network(&net);
+        let ip = |n| Ipv4Addr::new(10, 0, 0, n);
+        assert_eq!(r.lookup("u", "web."), Some(vec![ip(2)]));
+        assert_eq!(r.lookup("u", "aaaaaaaaaaaa"), Some(vec![ip(2)]));
+        assert_eq!(r.lookup("u", "svc"), Some(vec![ip(2), ip(3)]));
+        assert_eq!(r.lookup("u", "aaaaaaaaaaaaaaaa"), None);
+        assert_eq!(r.lookup("other", "web"), None);
+        net.endpoints.remove("aaaaaaaaaaaaaaaa");
+        r.set_network(&net);
+        assert_eq!(r.lookup("u", "web"), None);
+        assert_eq!(r.lookup("u", "svc"), Some(vec![ip(3)]));
+        r.remove_network("u");
+        assert_eq!(r.lookup("u", "db"), None);
+    }
+}
