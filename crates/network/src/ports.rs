@@ -18,6 +18,14 @@ pub enum PortsError {
     Parse { spec: String },
     #[error("Bind for {host_ip}:{host_port} failed: port is already allocated")]
     Allocated { host_ip: Ipv4Addr, host_port: u16 },
+    #[error("cannot bind {proto} {host_ip}:{host_port}: {source}")]
+    Bind {
+        proto: Proto,
+        host_ip: Ipv4Addr,
+        host_port: u16,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot find a free {proto} host port: {source}")]
     NoFreePort {
         proto: Proto,
@@ -151,8 +159,10 @@ pub fn allocate(
                 Ok(_) => s.host_port,
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(allocated()),
                 Err(source) => {
-                    return Err(PortsError::NoFreePort {
+                    return Err(PortsError::Bind {
                         proto: s.proto,
+                        host_ip: ip,
+                        host_port: s.host_port,
                         source,
                     })
                 }

@@ -229,6 +229,38 @@ fn a_port_in_use_is_a_clear_error_and_leaves_nothing_behind() {
             "{err}"
         );
     }
+    // an address the namespace does not have
+    let err = m
+        .setup(
+            &NetworkMode::Bridge,
+            "c2",
+            c2.as_fd(),
+            &ports(&["10.9.9.9:18090:80"]),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "cannot bind tcp 10.9.9.9:18090: Cannot assign requested address (os error 99)"
+        ),
+        "{err}"
+    );
+    // -P: every exposed port on a random host port
+    let all = PortSpec::publish_all(["80/tcp", "53/udp"]).unwrap();
+    let c3 = netns::create().unwrap();
+    let opts = EndpointOptions {
+        ports: all,
+        ..Default::default()
+    };
+    let ep = endpoint(
+        m.setup(&NetworkMode::Bridge, "c3", c3.as_fd(), &opts)
+            .unwrap(),
+    );
+    assert_eq!(ep.ports.len(), 2);
+    assert!(ep
+        .ports
+        .iter()
+        .all(|p| p.host_port != 0 && p.host_ip.is_none()));
+    m.teardown(&NetworkMode::Bridge, "c3").unwrap();
     // but not the same number in UDP
     m.setup(
         &NetworkMode::Bridge,
