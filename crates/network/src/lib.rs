@@ -24,11 +24,12 @@
 //! the bridge port's `isolated` flag (no `br_netfilter` needed). The manager's
 //! namespace gets `ip_forward=1` and `route_localnet=1` on each bridge (in hulld,
 //! the host's: published ports answer on 127.0.0.1 through the kernel, no proxy).
+//! User-defined networks get a DNS responder on their gateway ([`dns`]).
 //!
 //! # Next slices (planned)
 //!
-//! - DNS forwarding of other names to the host's nameservers (until then the engine
-//!   lists the gateway first and keeps the host's servers after it), and
+//! - The engine: `resolv.conf` with the gateway as the nameserver on user-defined
+//!   networks, `set_dns_upstreams` with the host's servers, `restore()` at start;
 //!   `127.0.0.11` inside the container as Docker's, if a client needs it.
 //! - IPv6 (a second `Pool` per network, a table `ip6 hull`), port ranges in `-p`, and
 //!   holding a socket on each published port so that a later bind by another

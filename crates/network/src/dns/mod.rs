@@ -5,15 +5,17 @@
 //! gateway, so no socket is needed in their namespaces).
 //!
 //! It answers A records for those names, an empty NOERROR for another type of an
-//! existing name (AAAA: the networks are IPv4 only) and NXDOMAIN for any other
-//! name. Forwarding other names to the host's nameservers is not done yet: until it
-//! is, the engine keeps the host's servers in `resolv.conf` after the gateway.
+//! existing name (AAAA: the networks are IPv4 only); other names go to the upstream
+//! servers set by [`crate::Manager::set_dns_upstreams`] (the host's, in hulld), from
+//! the manager's namespace, or are NXDOMAIN when none is set (SERVFAIL when none
+//! answers).
 
+mod forward;
 pub mod message;
 mod server;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::RwLock;
 
 pub use server::{DnsError, Responder};
@@ -24,6 +26,8 @@ use crate::store::Network;
 #[derive(Debug, Default)]
 pub struct Resolver {
     networks: RwLock<BTreeMap<String, BTreeMap<String, Vec<Ipv4Addr>>>>,
+    /// Where names no network has go; none: NXDOMAIN.
+    upstreams: RwLock<Vec<SocketAddr>>,
 }
 
 impl Resolver {
@@ -41,6 +45,26 @@ impl Resolver {
             }
         }
         self.write().insert(network.name.clone(), names);
+    }
+
+    /// The servers to forward other names to (port 53 unless given), in order.
+    pub fn set_upstreams(&self, servers: Vec<SocketAddr>) {
+        *self.upstreams.write().unwrap_or_else(|e| e.into_inner()) = servers;
+    }
+
+    pub fn upstreams(&self) -> Vec<SocketAddr> {
+        self.upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn has_upstreams(&self) -> bool {
+        !self
+            .upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     pub fn remove_network(&self, network: &str) {

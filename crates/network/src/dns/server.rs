@@ -2,15 +2,19 @@
 //! gateway, served by a thread of its own until the [`Responder`] is dropped.
 
 use std::net::{SocketAddrV4, UdpSocket};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::message::{self, MessageError};
 use super::Resolver;
-use crate::netns::{self, NetnsError};
+use nix::sched::{setns, CloneFlags};
+
+use super::forward;
+use crate::netns::NetnsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
@@ -22,6 +26,8 @@ pub enum DnsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the DNS thread died while it was starting")]
+    ThreadDied,
     #[error("cannot start the DNS thread of network {network}: {source}")]
     Thread {
         network: String,
@@ -48,22 +54,48 @@ impl Responder {
         network: &str,
         resolver: Arc<Resolver>,
     ) -> Result<Self, DnsError> {
-        let socket = netns::run_in(netns, || UdpSocket::bind(addr))
-            .map_err(DnsError::EnterNetns)?
-            .map_err(|source| DnsError::Bind { addr, source })?;
-        socket
-            .set_read_timeout(Some(POLL))
-            .map_err(|source| DnsError::Bind { addr, source })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let name = network.to_owned();
-        let thread = std::thread::Builder::new()
-            .name(format!("dns-{network}"))
-            .spawn(move || serve(&socket, &name, &resolver, &flag))
+        // The thread lives in `netns`: the sockets of forwarded queries, made by
+        // threads it spawns, are there too, never in the caller's namespace.
+        let ns = netns
+            .try_clone_to_owned()
             .map_err(|source| DnsError::Thread {
                 network: network.to_owned(),
                 source,
             })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let name = network.to_owned();
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("dns-{network}"))
+            .spawn(move || {
+                let bound = setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| DnsError::EnterNetns(NetnsError::Enter(e)))
+                    .and_then(|()| {
+                        UdpSocket::bind(addr)
+                            .and_then(|s| s.set_read_timeout(Some(POLL)).map(|()| s))
+                            .map_err(|source| DnsError::Bind { addr, source })
+                    });
+                drop(ns);
+                match bound {
+                    Ok(socket) => {
+                        let _ = tx.send(Ok(()));
+                        serve(&socket, &name, &resolver, &flag);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|source| DnsError::Thread {
+                network: network.to_owned(),
+                source,
+            })?;
+        let started = rx.recv().unwrap_or(Err(DnsError::ThreadDied));
+        if let Err(e) = started {
+            let _ = thread.join();
+            return Err(e);
+        }
         Ok(Responder {
             addr,
             stop,
@@ -86,28 +118,43 @@ impl Drop for Responder {
 }
 
 fn serve(socket: &UdpSocket, network: &str, resolver: &Resolver, stop: &AtomicBool) {
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, peer)) = socket.recv_from(&mut buf) else {
             continue; // the poll timeout, or an error of one datagram
         };
-        if let Some(reply) = handle(&buf[..n], network, resolver) {
-            let _ = socket.send_to(&reply, peer);
+        match handle(&buf[..n], network, resolver) {
+            Reply::Answer(reply) => {
+                let _ = socket.send_to(&reply, peer);
+            }
+            Reply::Forward => forward::spawn(socket, peer, &buf[..n], resolver),
+            Reply::Drop => {}
         }
     }
 }
 
+/// What to do with one datagram.
+pub(crate) enum Reply {
+    Answer(Vec<u8>),
+    /// A name this network does not have, with upstream servers to ask.
+    Forward,
+    Drop,
+}
+
 /// The answer to one datagram, if it deserves one.
-pub(crate) fn handle(msg: &[u8], network: &str, resolver: &Resolver) -> Option<Vec<u8>> {
+pub(crate) fn handle(msg: &[u8], network: &str, resolver: &Resolver) -> Reply {
     let query = match message::parse(msg) {
         Ok(q) => q,
-        Err(MessageError::Short) => return None,
+        Err(MessageError::Short) => return Reply::Drop,
         Err(MessageError::Question) => {
-            return Some(message::error(message::id(msg)?, message::FORMERR))
+            return match message::id(msg) {
+                Some(id) => Reply::Answer(message::error(id, message::FORMERR)),
+                None => Reply::Drop,
+            }
         }
     };
     if query.is_response() {
-        return None;
+        return Reply::Drop;
     }
     let (rcode, addrs) = if query.opcode() != 0 {
         (message::NOTIMP, Vec::new())
@@ -115,10 +162,11 @@ pub(crate) fn handle(msg: &[u8], network: &str, resolver: &Resolver) -> Option<V
         (message::REFUSED, Vec::new())
     } else {
         match resolver.lookup(network, &query.name) {
+            None if resolver.has_upstreams() => return Reply::Forward,
             None => (message::NXDOMAIN, Vec::new()),
             Some(a) if query.qtype == message::TYPE_A => (message::NOERROR, a),
             Some(_) => (message::NOERROR, Vec::new()),
         }
     };
-    Some(message::answer(msg, &query, rcode, &addrs))
+    Reply::Answer(message::answer(msg, &query, rcode, &addrs))
 }

@@ -1,6 +1,6 @@
 //! The manager's DNS responders, one per user-defined network, and their names.
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 
 use super::{Manager, ManagerError};
 use crate::dns::{Resolver, Responder};
@@ -8,6 +8,13 @@ use crate::mode::DEFAULT_NETWORK;
 use crate::store::Network;
 
 impl Manager {
+    /// Where the networks' DNS sends names it does not have (hulld: the host's
+    /// nameservers, loopback ones included, since the responders live in the host's
+    /// namespace); empty (the default): such names are NXDOMAIN.
+    pub fn set_dns_upstreams(&self, servers: Vec<SocketAddr>) {
+        self.resolver.set_upstreams(servers);
+    }
+
     /// The names the networks' DNS answers.
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
