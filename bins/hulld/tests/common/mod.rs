@@ -74,6 +74,12 @@ impl Hulld {
 
     pub fn start_with(extra: &[&str]) -> Hulld {
         let dir = tempfile::tempdir().unwrap();
+        // Containers' root users (unprivileged host uids) walk through it to their rootfs.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
         let socket = dir.path().join("run/hull.sock");
         let docker_config = dir.path().join("docker-config");
         std::fs::create_dir(&docker_config).unwrap();
@@ -227,6 +233,46 @@ impl Drop for Hulld {
         if let Ok(None) = self.child.try_wait() {
             self.stop();
         }
+        self.kill_leftovers();
+    }
+}
+
+impl Hulld {
+    /// After a failed test: kills the shims and containers this daemon started (by the
+    /// pids in its records) and unmounts their root filesystems.
+    pub fn kill_leftovers(&self) {
+        let data = self.dir.path().join("data/containers");
+        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read(e.path().join("container.json")) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for key in ["pid", "shim_pid"] {
+                let pid = rec["state"][key].as_i64().unwrap_or(0);
+                if pid > 0 {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for m in self.mounts() {
+            let _ = Command::new("umount").args(["-l", &m]).status();
+        }
+    }
+
+    /// Mount points under this daemon's directory.
+    pub fn mounts(&self) -> Vec<String> {
+        let me = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&me))
+            .collect()
     }
 }
 
