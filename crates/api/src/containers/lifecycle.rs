@@ -200,7 +200,8 @@ impl ContainerService {
         }
     }
 
-    /// Sends `signal` to a running container's init.
+    /// Sends `signal` to a running container's init; for SIGKILL, waits (a few seconds at
+    /// most) until it has exited, as Docker does, so that a `rm` right after succeeds.
     pub fn kill(&self, name: &str, signal: &str) -> Result<(), ContainersError> {
         let sig = parse_signal(signal)?;
         let rec = self.get(name)?;
@@ -212,7 +213,11 @@ impl ContainerService {
             .map_err(|source| ContainersError::Signal {
                 id: rec.id.clone(),
                 source,
-            })
+            })?;
+        if sig == Signal::SIGKILL {
+            self.wait_exits(&rec.id, rec.state.exits, Duration::from_secs(5));
+        }
+        Ok(())
     }
 
     /// Waits until the container has exited more than `exits` times (or is gone).

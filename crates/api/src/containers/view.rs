@@ -109,6 +109,21 @@ impl ContainerService {
                 );
             }
         }
+        let mut host_config = r.host_config.clone();
+        if !host_config.is_object() {
+            host_config = json!({});
+        }
+        if let Some(o) = host_config.as_object_mut() {
+            // SDKs read these (docker-py's run() checks the log driver).
+            o.insert(
+                "LogConfig".into(),
+                json!({ "Type": "json-file", "Config": {} }),
+            );
+            o.insert("NetworkMode".into(), json!(r.network_mode_shown()));
+            o.insert("AutoRemove".into(), json!(r.auto_remove));
+            o.entry("RestartPolicy")
+                .or_insert(json!({ "Name": "no", "MaximumRetryCount": 0 }));
+        }
         let running = r.running();
         json!({
             "Id": r.id,
@@ -135,7 +150,7 @@ impl ContainerService {
             "Platform": "linux",
             "RestartCount": 0,
             "Config": config,
-            "HostConfig": r.host_config,
+            "HostConfig": host_config,
             "Mounts": [],
             "NetworkSettings": {
                 "Networks": {},
