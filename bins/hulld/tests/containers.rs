@@ -277,3 +277,45 @@ fn docker_clis_run_containers() {
         milestones(cli);
     }
 }
+
+/// The shim outlives hulld: a container keeps running across a daemon restart, and the new
+/// daemon shows it, streams its logs, stops and removes it.
+#[test]
+fn containers_outlive_a_hulld_restart() {
+    if !preflight(&[]) {
+        return;
+    }
+    let cli = "/usr/bin/docker";
+    let mut d = Hulld::start();
+    d.ok(cli, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    let id = d.ok(
+        cli,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "keep",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        ],
+    );
+    let id = id.trim().to_string();
+    let pid = d.ok(cli, &["inspect", "-f", "{{.State.Pid}}", "keep"]);
+    d.restart();
+    let ps = d.ok(cli, &["ps"]);
+    assert!(ps.contains(&id[..12]) && ps.contains("Up"), "{ps}");
+    assert_eq!(d.ok(cli, &["inspect", "-f", "{{.State.Pid}}", "keep"]), pid);
+    let before = d.ok(cli, &["logs", "keep"]).lines().count();
+    wait_for("new ticks after the restart", || {
+        d.ok(cli, &["logs", "keep"]).lines().count() > before
+    });
+    d.ok(cli, &["stop", "-t", "0", "keep"]);
+    let st = d.ok(cli, &["inspect", "-f", "{{.State.Status}}", "keep"]);
+    assert_eq!(st.trim(), "exited");
+    d.ok(cli, &["rm", "keep"]);
+    assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
+    assert_eq!(cgroups_of(&[id]), Vec::<String>::new(), "cgroups left");
+    assert_eq!(shims_of(&d), Vec::<String>::new(), "shims left");
+}

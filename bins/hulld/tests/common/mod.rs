@@ -83,25 +83,9 @@ impl Hulld {
         let socket = dir.path().join("run/hull.sock");
         let docker_config = dir.path().join("docker-config");
         std::fs::create_dir(&docker_config).unwrap();
-        let log = std::fs::File::create(dir.path().join("hulld.log")).unwrap();
         // Never the host's /etc/hull/daemon.json.
         std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
-        let child = Command::new(hulld_bin())
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
-            .args(["--log-level", "debug"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("starting hulld");
+        let child = Self::spawn(dir.path(), &socket, extra);
         let mut d = Hulld {
             child,
             dir,
@@ -110,6 +94,37 @@ impl Hulld {
         };
         d.wait_ready();
         d
+    }
+
+    /// Stops this hulld and starts a new one on the same state (containers keep running).
+    pub fn restart(&mut self) {
+        assert!(self.stop(), "hulld did not stop cleanly: {}", self.log());
+        self.child = Self::spawn(self.dir.path(), &self.socket, &[]);
+        self.wait_ready();
+    }
+
+    fn spawn(dir: &Path, socket: &Path, extra: &[&str]) -> Child {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("hulld.log"))
+            .unwrap();
+        Command::new(hulld_bin())
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .args(["--log-level", "debug"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting hulld")
     }
 
     fn wait_ready(&mut self) {
