@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod exec;
 pub mod jsonlog;
 
 use std::fs::File;
@@ -85,6 +86,23 @@ fn errno(step: &'static str) -> impl Fn(nix::Error) -> ShimError {
         step,
         source: e.into(),
     }
+}
+
+/// The command line: `DIR` (monitor a container) or `exec FILE` (one process in it).
+pub fn main_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> u8 {
+    match args.next() {
+        Some(a) if a == "exec" => match args.next() {
+            Some(f) => exec::run(Path::new(&f)),
+            None => usage(),
+        },
+        Some(dir) => run(Path::new(&dir)),
+        None => usage(),
+    }
+}
+
+fn usage() -> u8 {
+    eprintln!("usage: hull-shim CONTAINER-DIR | hull-shim exec FILE (started by hulld)");
+    2
 }
 
 /// Runs the shim for the container directory `dir`; the process exit code.

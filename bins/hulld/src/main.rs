@@ -207,10 +207,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let mut args = std::env::args_os();
     if args.nth(1).is_some_and(|a| a == SHIM_ARG) {
-        let Some(dir) = args.next() else {
-            return ExitCode::from(2);
-        };
-        return ExitCode::from(hull_shim::run(Path::new(&dir)));
+        return ExitCode::from(hull_shim::main_args(args));
     }
     let flags = config::Flags::parse();
     let cfg = match config::load(flags) {

@@ -1,6 +1,6 @@
 //! Containers through hulld, driven by the real docker CLIs: run (attached, `--rm`, exit
 //! codes, stdout/stderr), the secure defaults seen from inside, policy refusals, detached
-//! containers with ps, logs, stop, kill and rm, and Docker's error codes; afterwards nothing
+//! containers with ps, logs, stop, kill, exec and rm, and Docker's error codes; afterwards nothing
 //! is left (mounts, cgroups, shims, records).
 
 mod common;
@@ -208,6 +208,31 @@ fn milestones(cli: &str) {
     ids.push(id.trim().to_string());
     let e = d.fails(cli, &["run", "-d", "--name", "dup", "busybox", "true"]);
     assert!(e.contains("is already in use"), "{e}");
+
+    // exec: output, exit code, env/workdir/user, an unknown program.
+    assert_eq!(d.ok(cli, &["exec", "dup", "echo", "hi"]), "hi\n");
+    let (code, _, err) = run(&d, cli, &["exec", "dup", "sh", "-c", "echo e >&2; exit 7"]);
+    assert_eq!((code, err.as_str()), (7, "e\n"));
+    let out = d.ok(
+        cli,
+        &[
+            "exec",
+            "-e",
+            "FOO=bar",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000",
+            "dup",
+            "sh",
+            "-c",
+            "echo $FOO $(pwd) $(id -u)",
+        ],
+    );
+    assert_eq!(out, "bar /tmp 1000\n");
+    let (code, _, err) = run(&d, cli, &["exec", "dup", "nosuchcmd"]);
+    assert_eq!(code, 126, "{err}");
+    assert!(err.contains("executable file not found"), "{err}");
     d.ok(cli, &["rm", "-f", "dup"]);
 
     // Errors in Docker's codes and shape; the daemon keeps serving.

@@ -120,6 +120,14 @@ async fn container_route(
             Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
         }
         (&Method::POST, "wait") => wait(svc, name, q).await,
+        (&Method::POST, "exec") => {
+            let body = read_bytes(req.into_body(), 1 << 20).await?;
+            let id = blocking("exec create", move || svc.exec_create(&name, &body)).await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &serde_json::json!({ "Id": id }),
+            ))
+        }
         (&Method::GET, "logs") => logs_route(svc, name, q).await,
         (&Method::POST, "attach") => attach(svc, name, q, req).await,
         _ => Err(ApiError::NoRoute),
@@ -236,7 +244,7 @@ async fn attach(
         tail: None,
         follow: q.flag("stream"),
     };
-    let mut rx = blocking("attach", move || {
+    let rx = blocking("attach", move || {
         let rec = svc.get(&name)?;
         let offset = std::fs::metadata(svc.log_path(&rec.id)).map_or(0, |m| m.len());
         let (id, exits) = (rec.id.clone(), rec.state.exits);
@@ -245,7 +253,12 @@ async fn attach(
         })
     })
     .await?;
-    let upgrade = hyper::upgrade::on(&mut req);
+    Ok(hijack(hyper::upgrade::on(&mut req), rx))
+}
+
+/// Docker's hijacked stream: `101 UPGRADED` (`Upgrade: tcp`), then the frames from `rx` on
+/// the raw connection, which is shut down when they end.
+fn hijack(upgrade: hyper::upgrade::OnUpgrade, mut rx: mpsc::Receiver<Bytes>) -> Response<ApiBody> {
     tokio::spawn(async move {
         let upgraded = match upgrade.await {
             Ok(u) => u,
@@ -270,5 +283,43 @@ async fn attach(
     let h = r.headers_mut();
     h.insert("Connection", HeaderValue::from_static("Upgrade"));
     h.insert("Upgrade", HeaderValue::from_static("tcp"));
-    Ok(r)
+    r
+}
+
+/// `/exec/{id}/start` and `/exec/{id}/json`; `route` is the path after `/exec/`.
+pub async fn exec_route(
+    svc: Arc<ContainerService>,
+    route: &str,
+    mut req: Request<Incoming>,
+) -> Result<Response<ApiBody>> {
+    let (id, action) = route.split_once('/').unwrap_or((route, ""));
+    let id = id.to_string();
+    match (req.method().clone(), action) {
+        (Method::GET, "json") => {
+            let v = blocking("exec inspect", move || svc.exec_inspect(&id)).await?;
+            Ok(ok_json(&v))
+        }
+        (Method::POST, "resize") => Ok(response(StatusCode::OK, "", ApiBody::empty())),
+        (Method::POST, "start") => {
+            let upgrade = hyper::upgrade::on(&mut req);
+            let body = read_bytes(req.into_body(), 1 << 16).await?;
+            let v: serde_json::Value = if body.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))?
+            };
+            if v["Tty"].as_bool() == Some(true) {
+                return Err(ContainersError::TtyUnsupported.into());
+            }
+            let detach = v["Detach"].as_bool() == Some(true);
+            let mut rx = blocking("exec start", move || svc.exec_start(&id)).await?;
+            if detach {
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                return Ok(response(StatusCode::OK, "", ApiBody::empty()));
+            }
+            Ok(hijack(upgrade, rx))
+        }
+        _ => Err(ApiError::NoRoute),
+    }
 }

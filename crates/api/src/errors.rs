@@ -97,9 +97,9 @@ impl ApiError {
 fn container_status(e: &ContainersError) -> StatusCode {
     use ContainersError as E;
     match e {
-        E::NotFound(_) | E::NoSuchImage(_) => StatusCode::NOT_FOUND,
+        E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
         E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) => StatusCode::CONFLICT,
-        E::BadName(_) | E::Request(_) | E::Spec(_) | E::TtyUnsupported | E::BadSignal(_) => {
+        E::BadName(_) | E::ExecRequest(_) | E::Request(_) | E::Spec(_) | E::TtyUnsupported | E::BadSignal(_) => {
             StatusCode::BAD_REQUEST
         }
         E::Policy(_) => StatusCode::FORBIDDEN,

@@ -82,6 +82,9 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (_, r) if r.starts_with("/images/") => {
             images_routes::route(d.images.clone(), &r["/images".len()..], &q, req).await
         }
+        (_, r) if r.starts_with("/exec/") => {
+            containers_routes::exec_route(d.containers.clone(), &r["/exec/".len()..], req).await
+        }
         (_, r) if r.starts_with("/containers/") => {
             containers_routes::route(d.containers.clone(), &r["/containers".len()..], &q, req).await
         }

@@ -12,7 +12,7 @@ use super::record::{Record, RunState};
 use super::{io_err, ContainerService, ContainersError};
 
 /// A new 64-hex-digit id (from the kernel's random uuids).
-fn new_id() -> Result<String, ContainersError> {
+pub(crate) fn new_id() -> Result<String, ContainersError> {
     let mut id = String::new();
     for _ in 0..2 {
         let u = std::fs::read_to_string("/proc/sys/kernel/random/uuid")

@@ -14,6 +14,7 @@
 //! one-line report; a thread waits for the shim and records the exit (`lifecycle.rs`).
 
 mod create;
+pub mod exec;
 pub mod host;
 mod lifecycle;
 pub mod logs;
@@ -73,6 +74,10 @@ pub enum ContainersError {
     NotRunning(String),
     #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
     RemoveRunning(String),
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    #[error("exec: {0}")]
+    ExecRequest(String),
     #[error("invalid signal: {0:?}")]
     BadSignal(String),
     #[error("reading image {image}: {source}")]
@@ -126,6 +131,8 @@ pub(crate) struct Table {
     pub records: HashMap<String, Record>,
     /// Exit codes of removed containers, for `wait?condition=removed` (the last 256).
     pub removed: Vec<(String, i32)>,
+    /// Exec instances (in memory only, as in Docker they do not survive the daemon).
+    pub execs: HashMap<String, exec::ExecRecord>,
 }
 
 /// The container service hulld's routes call (always on a blocking thread).
