@@ -73,6 +73,22 @@ fn shim_command() -> anyhow::Result<ShimCommand> {
 
 const SHIM_ARG: &str = "__shim";
 
+/// The bridge network manager, working in hulld's own network namespace; without one
+/// (no netlink, say) containers of the default network get an empty namespace.
+fn network_manager(state: &Path) -> Option<hull_network::Manager> {
+    let ns = hull_network::netns::open(Path::new("/proc/self/ns/net"));
+    match ns
+        .map_err(|e| e.to_string())
+        .and_then(|ns| hull_network::Manager::new(state, ns).map_err(|e| e.to_string()))
+    {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!("no bridge networking ({e}): the default network is an empty namespace");
+            None
+        }
+    }
+}
+
 fn open_containers(
     cfg: &config::Config,
     image_root: &Path,
@@ -91,6 +107,7 @@ fn open_containers(
         hull_engine::Policy::new(&cfg.data_root),
         subids,
         shim_command()?,
+        network_manager(&cfg.data_root.join("network")),
     )
     .context("opening the container service")
 }

@@ -70,7 +70,7 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn milestones(cli: &str) {
-    let d = Hulld::start();
+    let d = Hulld::start_isolated();
     d.ok(cli, &["load", "-i", busybox_tar().to_str().unwrap()]);
     let mut ids = Vec::new();
 
@@ -312,6 +312,7 @@ fn containers_outlive_a_hulld_restart() {
     }
     let cli = "/usr/bin/docker";
     let mut d = Hulld::start();
+    // On the host's network namespace: no bridge (--network none).
     d.ok(cli, &["load", "-i", busybox_tar().to_str().unwrap()]);
     let id = d.ok(
         cli,
@@ -343,4 +344,48 @@ fn containers_outlive_a_hulld_restart() {
     assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
     assert_eq!(cgroups_of(&[id]), Vec::<String>::new(), "cgroups left");
     assert_eq!(shims_of(&d), Vec::<String>::new(), "shims left");
+}
+
+/// The default bridge: an address on hull0's subnet, the route, hosts and hostname files,
+/// exec in a bridged container, and no veth left after rm (hulld in its own namespace).
+#[test]
+fn default_bridge_network() {
+    if !preflight(&[]) {
+        return;
+    }
+    let cli = "/usr/bin/docker";
+    let d = Hulld::start_isolated();
+    d.ok(cli, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    let id = d.ok(
+        cli,
+        &["run", "-d", "--name", "b", "busybox", "sleep", "100"],
+    );
+    let id = id.trim().to_string();
+    let addr = d.ok(
+        cli,
+        &["exec", "b", "ip", "-4", "-o", "addr", "show", "eth0"],
+    );
+    assert!(addr.contains("inet 172.17.0."), "{addr}");
+    let route = d.ok(cli, &["exec", "b", "ip", "route"]);
+    assert!(route.contains("default via 172.17.0.1 dev eth0"), "{route}");
+    let hosts = d.ok(cli, &["exec", "b", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&id[..12]), "{hosts}");
+    assert_eq!(d.ok(cli, &["exec", "b", "hostname"]).trim(), &id[..12]);
+    d.ok(cli, &["rm", "-f", "b"]);
+    let links = std::process::Command::new("nsenter")
+        .args(["-t", &d.pid().to_string(), "-n", "ip", "-o", "link"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    let names: Vec<&str> = links
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(names, ["lo:", "hull0:"], "{links}");
+    assert_eq!(
+        d.mounts(),
+        Vec::<String>::new(),
+        "mounts left (the pinned namespace)"
+    );
+    assert_eq!(cgroups_of(&[id]), Vec::<String>::new(), "cgroups left");
 }

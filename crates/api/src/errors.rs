@@ -110,6 +110,7 @@ fn container_status(e: &ContainersError) -> StatusCode {
         | E::Mount { .. }
         | E::Io { .. }
         | E::Unreachable { .. }
+        | E::Network { .. }
         | E::SpawnShim { .. }
         | E::Start { .. }
         | E::Signal { .. } => StatusCode::INTERNAL_SERVER_ERROR,

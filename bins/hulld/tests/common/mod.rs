@@ -61,6 +61,8 @@ pub struct Hulld {
     pub socket: PathBuf,
     /// DOCKER_CONFIG for the clients (no credentials unless a test writes some).
     pub docker_config: PathBuf,
+    /// Runs in its own network namespace.
+    pub isolated: bool,
 }
 
 pub fn hulld_bin() -> &'static str {
@@ -72,7 +74,17 @@ impl Hulld {
         Self::start_with(&[])
     }
 
+    /// A hulld in a new network namespace (`unshare -n`): its bridge and veths stay
+    /// there. For tests that run containers on the default network.
+    pub fn start_isolated() -> Hulld {
+        Self::start_in(&[], true)
+    }
+
     pub fn start_with(extra: &[&str]) -> Hulld {
+        Self::start_in(extra, false)
+    }
+
+    fn start_in(extra: &[&str], isolated: bool) -> Hulld {
         let dir = tempfile::tempdir().unwrap();
         // Containers' root users (unprivileged host uids) walk through it to their rootfs.
         std::fs::set_permissions(
@@ -85,12 +97,13 @@ impl Hulld {
         std::fs::create_dir(&docker_config).unwrap();
         // Never the host's /etc/hull/daemon.json.
         std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
-        let child = Self::spawn(dir.path(), &socket, extra);
+        let child = Self::spawn(dir.path(), &socket, extra, isolated);
         let mut d = Hulld {
             child,
             dir,
             socket,
             docker_config,
+            isolated,
         };
         d.wait_ready();
         d
@@ -99,18 +112,28 @@ impl Hulld {
     /// Stops this hulld and starts a new one on the same state (containers keep running).
     pub fn restart(&mut self) {
         assert!(self.stop(), "hulld did not stop cleanly: {}", self.log());
-        self.child = Self::spawn(self.dir.path(), &self.socket, &[]);
+        assert!(
+            !self.isolated,
+            "a restart would leave the network namespace"
+        );
+        self.child = Self::spawn(self.dir.path(), &self.socket, &[], false);
         self.wait_ready();
     }
 
-    fn spawn(dir: &Path, socket: &Path, extra: &[&str]) -> Child {
+    fn spawn(dir: &Path, socket: &Path, extra: &[&str], isolated: bool) -> Child {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
             .open(dir.join("hulld.log"))
             .unwrap();
-        Command::new(hulld_bin())
-            .arg("-H")
+        let mut cmd = if isolated {
+            let mut c = Command::new("unshare");
+            c.args(["-n", hulld_bin()]);
+            c
+        } else {
+            Command::new(hulld_bin())
+        };
+        cmd.arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
             .arg(dir.join("data"))

@@ -47,6 +47,7 @@ struct Undo<'a> {
     svc: &'a ContainerService,
     id: String,
     layer: bool,
+    wired: bool,
     mounted: Option<std::path::PathBuf>,
     armed: bool,
 }
@@ -61,6 +62,9 @@ impl Drop for Undo<'_> {
         }
         if self.layer {
             let _ = self.svc.snapshots.remove_container_layer(&self.id);
+        }
+        if self.wired {
+            self.svc.unwire(&self.id, &self.svc.exec_dir(&self.id));
         }
         let _ = std::fs::remove_dir_all(self.svc.exec_dir(&self.id));
         let _ = std::fs::remove_dir_all(self.svc.data_dir(&self.id));
@@ -192,6 +196,7 @@ impl ContainerService {
             svc: self,
             id: id.to_string(),
             layer: false,
+            wired: false,
             mounted: None,
             armed: true,
         };
@@ -232,25 +237,45 @@ impl ContainerService {
             undo.mounted = Some(rootfs.clone());
         }
 
-        // Networking: `none` is an empty namespace. The default bridge is not wired yet, so
-        // `default`/`bridge` get an empty namespace too (loopback only).
+        // Networking: `none` is an empty namespace; the default bridge a namespace with a
+        // veth on hull0 (without a network manager, an empty one too). Other networks and
+        // `host`/`container:` are refused by the policy or the spec builder.
         let mut host = host.clone();
-        if matches!(host.network_mode.as_str(), "" | "default" | "bridge") {
-            host.network_mode = "none".into();
+        let mut wired = None;
+        if super::network::is_bridge(&host.network_mode) && !cfg.network_disabled {
+            let hostname = if cfg.hostname.is_empty() {
+                hull_engine::defaults::hostname(id)
+            } else {
+                cfg.hostname.clone()
+            };
+            undo.wired = true;
+            let gids = (plan.host_uid_start, plan.host_uid_start + (plan.size - 1));
+            wired = self.wire(id, &exec_dir, &hostname, gids)?;
+            if wired.is_none() {
+                host.network_mode = "none".into();
+            }
         }
+        let file = |name: &str| wired.as_ref().map(|w| w.dir.join(name));
         let lookup = Host { rootfs: &rootfs };
         let ctx = BuildContext {
             rootfs: rootfs.clone(),
             userns: Some(plan),
             userns_for_privileged: false,
-            resolv_conf: None,
-            hosts: None,
-            hostname_file: None,
-            netns_path: None,
+            resolv_conf: file("resolv.conf"),
+            hosts: file("hosts"),
+            hostname_file: file("hostname"),
+            netns_path: wired.as_ref().map(|w| w.netns.clone()),
             ngroups_max: 65536,
             host: &lookup,
         };
-        let spec = hull_engine::build_spec(id, cfg, &host, image_cfg, &ctx)?;
+        let mut spec = hull_engine::build_spec(id, cfg, &host, image_cfg, &ctx)?;
+        if wired.is_some() {
+            if let Some(linux) = spec.linux_mut() {
+                if let Some(s) = linux.sysctl_mut() {
+                    s.remove(super::network::PING_SYSCTL);
+                }
+            }
+        }
         let args = spec
             .process()
             .as_ref()
@@ -289,6 +314,7 @@ fn write_file(path: &Path, body: &[u8]) -> Result<(), ContainersError> {
 /// Removes what create made (the caller has stopped the container and holds no lock).
 pub(crate) fn destroy(svc: &ContainerService, id: &str) -> Vec<String> {
     let mut problems = Vec::new();
+    svc.unwire(id, &svc.exec_dir(id));
     let rootfs = svc.exec_dir(id).join("rootfs");
     if is_mountpoint(&rootfs) {
         if let Err(e) = unmount(&rootfs) {

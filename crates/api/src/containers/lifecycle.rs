@@ -122,8 +122,10 @@ impl ContainerService {
                 let message = report.error.unwrap_or_default();
                 let mut t = self.table();
                 if let Some(mut rec) = t.records.get(&id).cloned() {
+                    // Counted as an exit: attach streams and next-exit waiters end.
                     rec.state.error = message.clone();
                     rec.state.exit_code = 128;
+                    rec.state.exits += 1;
                     self.put(&mut t, rec);
                 }
                 Err(ContainersError::Start { id, message })

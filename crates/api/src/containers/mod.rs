@@ -18,6 +18,7 @@ pub mod exec;
 pub mod host;
 mod lifecycle;
 pub mod logs;
+mod network;
 pub mod record;
 mod view;
 
@@ -104,6 +105,8 @@ pub enum ContainersError {
     },
     #[error("{dir} is not searchable by others (mode o+x): container root (host uid {uid}) could not reach its rootfs below it; chmod o+x it or choose another --exec-root", dir = .dir.display())]
     Unreachable { dir: PathBuf, uid: u32 },
+    #[error("network: {step}: {message}")]
+    Network { step: &'static str, message: String },
     #[error("starting hull-shim {path}: {source}")]
     SpawnShim {
         path: PathBuf,
@@ -143,6 +146,8 @@ pub struct ContainerService {
     pub(crate) policy: Policy,
     pub(crate) subids: SubidRanges,
     pub(crate) shim: ShimCommand,
+    /// The bridge network; None: containers of the default network get an empty namespace.
+    pub(crate) network: Option<hull_network::Manager>,
     pub(crate) table: Mutex<Table>,
 }
 
@@ -154,6 +159,7 @@ impl ContainerService {
         policy: Policy,
         subids: SubidRanges,
         shim: ShimCommand,
+        network: Option<hull_network::Manager>,
     ) -> Result<Arc<ContainerService>, ContainersError> {
         for d in [&paths.data, &paths.exec, &paths.runtime_root] {
             std::fs::create_dir_all(d).map_err(io_err("creating", d.clone()))?;
@@ -182,6 +188,7 @@ impl ContainerService {
             policy,
             subids,
             shim,
+            network,
             table: Mutex::new(Table::default()),
         });
         svc.restore();
