@@ -184,6 +184,13 @@ fn milestones(cli: &str) {
         d.ok(cli, &["logs", "web"]).contains("tick"),
         "logs outlive the container"
     );
+    // start again, restart, then rm of a stopped container.
+    d.ok(cli, &["start", "web"]);
+    let running = || d.ok(cli, &["inspect", "-f", "{{.State.Running}}", "web"]);
+    assert_eq!(running().trim(), "true");
+    d.ok(cli, &["restart", "-t", "0", "web"]);
+    assert_eq!(running().trim(), "true");
+    d.ok(cli, &["stop", "-t", "0", "web"]);
     d.ok(cli, &["rm", "web"]);
 
     // kill, and rm of a running container.
@@ -319,6 +326,8 @@ fn containers_outlive_a_hulld_restart() {
         &[
             "run",
             "-d",
+            "--network",
+            "none",
             "--name",
             "keep",
             "busybox",

@@ -98,16 +98,19 @@ async fn container_route(
             blocking("start", move || svc.start(&name)).await?,
         )),
         (&Method::POST, "stop") => {
-            let t = match q.get("t").or(q.get("timeout")) {
-                None | Some("") => None,
-                Some(t) => Some(
-                    t.parse::<i64>()
-                        .map_err(|_| ApiError::bad("t", "not a number"))?,
-                ),
-            };
+            let t = stop_timeout(q)?;
             Ok(no_content(
                 blocking("stop", move || svc.stop(&name, t)).await?,
             ))
+        }
+        (&Method::POST, "restart") => {
+            let t = stop_timeout(q)?;
+            blocking("restart", move || {
+                svc.stop(&name, t)?;
+                svc.start(&name)
+            })
+            .await?;
+            Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
         }
         (&Method::POST, "kill") => {
             let sig = q.get("signal").unwrap_or("").to_string();
@@ -131,6 +134,17 @@ async fn container_route(
         (&Method::GET, "logs") => logs_route(svc, name, q).await,
         (&Method::POST, "attach") => attach(svc, name, q, req).await,
         _ => Err(ApiError::NoRoute),
+    }
+}
+
+/// `t` (or the older `timeout`): seconds before SIGKILL.
+fn stop_timeout(q: &Query) -> Result<Option<i64>> {
+    match q.get("t").or(q.get("timeout")) {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad("t", "not a number")),
     }
 }
 
