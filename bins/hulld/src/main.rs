@@ -107,7 +107,12 @@ fn open_containers(
         hull_engine::Policy::new(&cfg.data_root),
         subids,
         shim_command()?,
-        network_manager(&cfg.data_root.join("network")),
+        if cfg.no_bridge {
+            tracing::info!("--bridge none: the default network is an empty namespace");
+            None
+        } else {
+            network_manager(&cfg.data_root.join("network"))
+        },
     )
     .context("opening the container service")
 }

@@ -126,12 +126,16 @@ impl Hulld {
             .append(true)
             .open(dir.join("hulld.log"))
             .unwrap();
+        // Only a hulld in its own network namespace may make a bridge: the others run
+        // with `--bridge none`, so that no test touches the host's links.
         let mut cmd = if isolated {
             let mut c = Command::new("unshare");
             c.args(["-n", hulld_bin()]);
             c
         } else {
-            Command::new(hulld_bin())
+            let mut c = Command::new(hulld_bin());
+            c.args(["--bridge", "none"]);
+            c
         };
         cmd.arg("-H")
             .arg(format!("unix://{}", socket.display()))
