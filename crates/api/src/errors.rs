@@ -99,9 +99,12 @@ fn container_status(e: &ContainersError) -> StatusCode {
     match e {
         E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
         E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) => StatusCode::CONFLICT,
-        E::BadName(_) | E::ExecRequest(_) | E::Request(_) | E::Spec(_) | E::TtyUnsupported | E::BadSignal(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        E::BadName(_)
+        | E::ExecRequest(_)
+        | E::Request(_)
+        | E::Spec(_)
+        | E::TtyUnsupported
+        | E::BadSignal(_) => StatusCode::BAD_REQUEST,
         E::Policy(_) => StatusCode::FORBIDDEN,
         E::Image { .. }
         | E::ImageConfig { .. }
