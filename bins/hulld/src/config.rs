@@ -23,7 +23,8 @@ pub struct Flags {
     /// Root of persistent state (images). Default /var/lib/hull.
     #[arg(long, value_name = "DIR")]
     pub data_root: Option<PathBuf>,
-    /// Root of runtime state (private, 0700). Default /run/hull.
+    /// Root of runtime state (0711: containers walk through it to their rootfs; not
+    /// listable). Default /run/hull.
     #[arg(long, value_name = "DIR")]
     pub exec_root: Option<PathBuf>,
     /// Group given access to the socket (0660); root only when it does not exist. Default hull.
@@ -39,6 +40,10 @@ pub struct Flags {
     /// registries always may.
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
+    /// `none`: no default bridge (containers of the default network get an empty network
+    /// namespace). Default: the bridge hull0.
+    #[arg(short = 'b', long, value_name = "none")]
+    pub bridge: Option<String>,
     /// JSON configuration file (daemon.json keys). Default /etc/hull/daemon.json, if present.
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
@@ -55,6 +60,7 @@ struct File {
     log_level: Option<String>,
     debug: Option<bool>,
     insecure_registries: Option<Vec<String>>,
+    bridge: Option<String>,
 }
 
 /// The merged settings.
@@ -66,6 +72,8 @@ pub struct Config {
     pub group: String,
     pub log_level: String,
     pub insecure_registries: Vec<String>,
+    /// `--bridge none`: no bridge networking.
+    pub no_bridge: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +94,8 @@ pub enum ConfigError {
     Conflict(String),
     #[error("--log-level {0:?}: expected one of debug, info, warn, error, fatal")]
     LogLevel(String),
+    #[error("--bridge {0:?}: only \"none\" is supported (the default network's bridge is hull0)")]
+    Bridge(String),
     #[error("{what} {path}: must be an absolute path")]
     Relative { what: &'static str, path: PathBuf },
 }
@@ -144,9 +154,15 @@ pub fn load(flags: Flags) -> Result<Config, ConfigError> {
         !flags.insecure_registries.is_empty(),
         file.insecure_registries.is_some(),
     );
+    pick("bridge", flags.bridge.is_some(), file.bridge.is_some());
     if !both.is_empty() {
         return Err(ConfigError::Conflict(both.join(", ")));
     }
+    let no_bridge = match flags.bridge.or(file.bridge).as_deref() {
+        None | Some("") => false,
+        Some("none") => true,
+        Some(other) => return Err(ConfigError::Bridge(other.to_string())),
+    };
     let debug = flags.debug || file.debug.unwrap_or(false);
     let mut log_level = flags
         .log_level
@@ -180,6 +196,7 @@ pub fn load(flags: Flags) -> Result<Config, ConfigError> {
         } else {
             flags.insecure_registries
         },
+        no_bridge,
     };
     for (what, p) in [
         ("--data-root", &cfg.data_root),
@@ -226,5 +243,23 @@ mod tests {
         assert!(e.to_string().contains("storage-driver"), "{e}");
         let e = load(flags(&["--config-file", "/nonexistent/daemon.json"])).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn bridge_none_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(&f, "{}").unwrap();
+        let fp = f.to_str().unwrap();
+        assert!(!load(flags(&["--config-file", fp])).unwrap().no_bridge);
+        assert!(
+            load(flags(&["--config-file", fp, "-b", "none"]))
+                .unwrap()
+                .no_bridge
+        );
+        let e = load(flags(&["--config-file", fp, "--bridge", "br0"])).unwrap_err();
+        assert!(matches!(e, ConfigError::Bridge(_)), "{e}");
+        std::fs::write(&f, r#"{"bridge": "none"}"#).unwrap();
+        assert!(load(flags(&["--config-file", fp])).unwrap().no_bridge);
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use hull_api::containers::{ContainerPaths, ContainerService, ShimCommand};
 use hull_api::{Daemon, Events, ImageService, RegistrySettings, SystemConfig};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -41,6 +42,79 @@ fn engine_id(data_root: &Path) -> anyhow::Result<String> {
     std::fs::write(&tmp, &id).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
+}
+
+/// How to start a hull-shim: `$HULL_SHIM`, else `hull-shim` next to hulld, else hulld itself
+/// in shim mode (`hulld __shim DIR`, which runs no async runtime).
+fn shim_command() -> anyhow::Result<ShimCommand> {
+    if let Some(p) = std::env::var_os("HULL_SHIM") {
+        return Ok(ShimCommand {
+            program: p.into(),
+            args: Vec::new(),
+        });
+    }
+    let me = std::env::current_exe().context("finding hulld's own path")?;
+    let next = me.with_file_name("hull-shim");
+    if next.exists() {
+        return Ok(ShimCommand {
+            program: next,
+            args: Vec::new(),
+        });
+    }
+    tracing::info!(
+        "no hull-shim next to {}: running shims as `hulld __shim`",
+        me.display()
+    );
+    Ok(ShimCommand {
+        program: me,
+        args: vec![SHIM_ARG.into()],
+    })
+}
+
+const SHIM_ARG: &str = "__shim";
+
+/// The bridge network manager, working in hulld's own network namespace; without one
+/// (no netlink, say) containers of the default network get an empty namespace.
+fn network_manager(state: &Path) -> Option<hull_network::Manager> {
+    let ns = hull_network::netns::open(Path::new("/proc/self/ns/net"));
+    match ns
+        .map_err(|e| e.to_string())
+        .and_then(|ns| hull_network::Manager::new(state, ns).map_err(|e| e.to_string()))
+    {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!("no bridge networking ({e}): the default network is an empty namespace");
+            None
+        }
+    }
+}
+
+fn open_containers(
+    cfg: &config::Config,
+    image_root: &Path,
+) -> anyhow::Result<Arc<ContainerService>> {
+    let store = hull_image::ImageStore::open(image_root)
+        .with_context(|| format!("opening the image store {}", image_root.display()))?;
+    let paths = ContainerPaths {
+        data: cfg.data_root.join("containers"),
+        exec: cfg.exec_root.join("containers"),
+        runtime_root: cfg.exec_root.join("runtime"),
+    };
+    let subids = hull_api::containers::host::subid_ranges(Path::new("/etc/subuid"));
+    ContainerService::open(
+        paths,
+        store,
+        hull_engine::Policy::new(&cfg.data_root),
+        subids,
+        shim_command()?,
+        if cfg.no_bridge {
+            tracing::info!("--bridge none: the default network is an empty namespace");
+            None
+        } else {
+            network_manager(&cfg.data_root.join("network"))
+        },
+    )
+    .context("opening the container service")
 }
 
 fn init_logging(level: &str) {
@@ -89,8 +163,10 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
         },
         events.clone(),
     );
+    let containers = open_containers(&cfg, &image_root)?;
     let daemon = Arc::new(Daemon {
         images: Arc::new(images),
+        containers,
         events,
         system: SystemConfig {
             id: engine_id(&cfg.data_root)?,
@@ -151,6 +227,10 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == SHIM_ARG) {
+        return ExitCode::from(hull_shim::main_args(args));
+    }
     let flags = config::Flags::parse();
     let cfg = match config::load(flags) {
         Ok(c) => c,

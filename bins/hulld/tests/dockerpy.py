@@ -45,12 +45,19 @@ try:
     raise AssertionError("nosuch found")
 except docker.errors.ImageNotFound:
     pass
+# network none: this hulld runs in the host network namespace (no bridge from tests).
+out = c.containers.run("busybox", "echo hi", remove=True, network_mode="none")
+assert out == b"hi\n", out
 try:
-    c.containers.run("busybox", "true")
-    raise AssertionError("run worked")
-except docker.errors.APIError as e:
-    assert e.status_code == 501, e
-    assert "not supported yet" in str(e), e
+    c.containers.run("busybox", "sh -c 'exit 5'", remove=True, network_mode="none")
+    raise AssertionError("exit 5 passed")
+except docker.errors.ContainerError as e:
+    assert e.exit_status == 5, e
+ct = c.containers.run("busybox", "sleep 100", detach=True, name="py", network_mode="none")
+assert c.containers.get("py").status == "running"
+ct.kill()
+ct.remove()
+assert c.containers.list(all=True) == []
 
 c.images.prune(filters={"dangling": False})
 assert c.images.list() == []

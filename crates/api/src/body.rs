@@ -80,9 +80,15 @@ pub fn ok_json(v: &impl serde::Serialize) -> Response<ApiBody> {
 
 /// Reads a whole JSON request body of at most `limit` bytes.
 pub async fn read_json<T: serde::de::DeserializeOwned>(
-    mut body: Incoming,
+    body: Incoming,
     limit: usize,
 ) -> Result<T, ApiError> {
+    let buf = read_bytes(body, limit).await?;
+    serde_json::from_slice(&buf).map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))
+}
+
+/// Reads a whole request body of at most `limit` bytes.
+pub async fn read_bytes(mut body: Incoming, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| ApiError::ReadBody(e.to_string()))?;
@@ -95,7 +101,7 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
             buf.extend_from_slice(&d);
         }
     }
-    serde_json::from_slice(&buf).map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))
+    Ok(buf)
 }
 
 /// A request body as a blocking reader: an async task forwards its frames into a channel

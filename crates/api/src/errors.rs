@@ -7,6 +7,7 @@ use hull_image::ImageError;
 use hyper::StatusCode;
 
 use crate::body::{json_response, ApiBody};
+use crate::containers::ContainersError;
 use crate::images_service::ImagesError;
 use crate::{API_VERSION, MIN_API_VERSION};
 
@@ -22,20 +23,20 @@ pub enum ApiError {
     BadParameter { name: &'static str, reason: String },
     #[error("reading the request body: {0}")]
     ReadBody(String),
-    #[error("No such container: {0}")]
-    NoSuchContainer(String),
-    #[error("{0} not supported yet: this hulld serves only the system and image endpoints")]
+    #[error("{0} not supported by hulld yet")]
     NotImplemented(&'static str),
     #[error("the {0} operation stopped unexpectedly (see the daemon log)")]
     TaskFailed(&'static str),
     #[error(transparent)]
     Images(#[from] ImagesError),
+    #[error(transparent)]
+    Containers(#[from] ContainersError),
 }
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NoRoute | ApiError::NoSuchContainer(_) => StatusCode::NOT_FOUND,
+            ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::VersionTooNew(_)
             | ApiError::VersionTooOld(_)
             | ApiError::BadParameter { .. }
@@ -48,6 +49,7 @@ impl ApiError {
             ApiError::Images(ImagesError::Registry(RegistryError::Forbidden { .. })) => {
                 StatusCode::FORBIDDEN
             }
+            ApiError::Containers(e) => container_status(e),
             ApiError::Images(e) => match e.kind() {
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
                 ErrorKind::Conflict => StatusCode::CONFLICT,
@@ -87,6 +89,34 @@ impl ApiError {
             tracing::debug!(%status, "{message}");
         }
         json_response(status, &serde_json::json!({ "message": message }))
+    }
+}
+
+/// Container errors as Docker's status codes: a refused request is the caller's (400), a
+/// policy refusal 403, a clash with the container's state 409.
+fn container_status(e: &ContainersError) -> StatusCode {
+    use ContainersError as E;
+    match e {
+        E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
+        E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) => StatusCode::CONFLICT,
+        E::BadName(_)
+        | E::ExecRequest(_)
+        | E::Request(_)
+        | E::Spec(_)
+        | E::TtyUnsupported
+        | E::BadSignal(_) => StatusCode::BAD_REQUEST,
+        E::Policy(_) => StatusCode::FORBIDDEN,
+        E::Image { .. }
+        | E::ImageConfig { .. }
+        | E::Subid(_)
+        | E::Snapshot(_)
+        | E::Mount { .. }
+        | E::Io { .. }
+        | E::Unreachable { .. }
+        | E::Network { .. }
+        | E::SpawnShim { .. }
+        | E::Start { .. }
+        | E::Signal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

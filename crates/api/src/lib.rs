@@ -4,6 +4,8 @@
 //! - [`system`]: `/_ping`, `/version`, `/info`; [`events`]: `/events`.
 //! - [`images_routes`]: `/images/...`, over the [`images_api::Images`] trait, implemented on
 //!   hull's image store by [`images_service`] and [`registry_service`].
+//! - [`containers_routes`]: `/containers/...`, over [`containers::ContainerService`] (records,
+//!   one `hull-shim` per running container, json-file logs).
 //! - [`errors`]: the one mapping of error kinds to HTTP status codes and Docker's JSON shape.
 //! - [`body`], [`query`]: streamed bodies between async and blocking code; URL parsing.
 
@@ -11,6 +13,8 @@
 #![recursion_limit = "256"]
 
 pub mod body;
+pub mod containers;
+pub mod containers_routes;
 pub mod errors;
 pub mod events;
 pub mod images_api;
@@ -51,6 +55,7 @@ pub struct SystemConfig {
 /// What the routes serve from.
 pub struct Daemon {
     pub images: Arc<dyn Images>,
+    pub containers: Arc<containers::ContainerService>,
     pub events: Arc<Events>,
     pub system: SystemConfig,
 }
@@ -77,7 +82,8 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");
             }

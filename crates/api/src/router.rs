@@ -7,10 +7,12 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response};
 
-use crate::body::{ok_json, ApiBody};
+use crate::body::ApiBody;
 use crate::errors::ApiError;
 use crate::query::Query;
-use crate::{events, images_routes, system, Daemon, API_VERSION, MIN_API_VERSION};
+use crate::{
+    containers_routes, events, images_routes, system, Daemon, API_VERSION, MIN_API_VERSION,
+};
 
 fn parse_version(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
@@ -80,11 +82,11 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (_, r) if r.starts_with("/images/") => {
             images_routes::route(d.images.clone(), &r["/images".len()..], &q, req).await
         }
-        (&Method::GET, "/containers/json") => Ok(ok_json(&serde_json::json!([]))),
-        (&Method::POST, "/containers/create") => Err(ApiError::NotImplemented("containers are")),
+        (_, r) if r.starts_with("/exec/") => {
+            containers_routes::exec_route(d.containers.clone(), &r["/exec/".len()..], req).await
+        }
         (_, r) if r.starts_with("/containers/") => {
-            let id = r["/containers/".len()..].split('/').next().unwrap_or("");
-            Err(ApiError::NoSuchContainer(id.to_string()))
+            containers_routes::route(d.containers.clone(), &r["/containers".len()..], &q, req).await
         }
         (&Method::POST, "/build") => Err(ApiError::NotImplemented("building images is")),
         _ => Err(ApiError::NoRoute),

@@ -188,14 +188,33 @@ impl Plan {
                 .any(|j| j.flag == CloneFlags::CLONE_NEWPID)
     }
 
-    /// Joins every namespace in `joins`, in order.
+    /// Joins every namespace in `joins`, in order (user first).
+    ///
+    /// A namespace owned by an ancestor of the user namespace joined (a network namespace
+    /// the daemon made and pinned, for one) cannot be joined from inside it (EPERM): as
+    /// runc does, the others are tried first, while the caller still holds its own
+    /// privileges, and those refused are joined after the user namespace.
     pub fn join_all(&self) -> Result<(), NsError> {
-        for j in &self.joins {
+        let join = |j: &Join| {
             setns(j.fd.as_fd(), j.flag).map_err(|source| NsError::Join {
                 kind: kind_name(j.flag),
                 path: j.path.clone(),
                 source,
-            })?;
+            })
+        };
+        let user = CloneFlags::CLONE_NEWUSER;
+        let mut early = vec![false; self.joins.len()];
+        if self.joins_user() {
+            for (i, j) in self.joins.iter().enumerate() {
+                if j.flag != user && setns(j.fd.as_fd(), j.flag).is_ok() {
+                    early[i] = true;
+                }
+            }
+        }
+        for (i, j) in self.joins.iter().enumerate() {
+            if !early[i] {
+                join(j)?;
+            }
         }
         Ok(())
     }

@@ -61,6 +61,8 @@ pub struct Hulld {
     pub socket: PathBuf,
     /// DOCKER_CONFIG for the clients (no credentials unless a test writes some).
     pub docker_config: PathBuf,
+    /// Runs in its own network namespace.
+    pub isolated: bool,
 }
 
 pub fn hulld_bin() -> &'static str {
@@ -72,38 +74,84 @@ impl Hulld {
         Self::start_with(&[])
     }
 
+    /// A hulld in a new network namespace (`unshare -n`): its bridge and veths stay
+    /// there. For tests that run containers on the default network.
+    pub fn start_isolated() -> Hulld {
+        Self::start_in(&[], true)
+    }
+
     pub fn start_with(extra: &[&str]) -> Hulld {
+        Self::start_in(extra, false)
+    }
+
+    fn start_in(extra: &[&str], isolated: bool) -> Hulld {
         let dir = tempfile::tempdir().unwrap();
+        // Containers' root users (unprivileged host uids) walk through it to their rootfs.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
         let socket = dir.path().join("run/hull.sock");
         let docker_config = dir.path().join("docker-config");
         std::fs::create_dir(&docker_config).unwrap();
-        let log = std::fs::File::create(dir.path().join("hulld.log")).unwrap();
         // Never the host's /etc/hull/daemon.json.
         std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
-        let child = Command::new(hulld_bin())
-            .arg("-H")
+        let child = Self::spawn(dir.path(), &socket, extra, isolated);
+        let mut d = Hulld {
+            child,
+            dir,
+            socket,
+            docker_config,
+            isolated,
+        };
+        d.wait_ready();
+        d
+    }
+
+    /// Stops this hulld and starts a new one on the same state (containers keep running).
+    pub fn restart(&mut self) {
+        assert!(self.stop(), "hulld did not stop cleanly: {}", self.log());
+        assert!(
+            !self.isolated,
+            "a restart would leave the network namespace"
+        );
+        self.child = Self::spawn(self.dir.path(), &self.socket, &[], false);
+        self.wait_ready();
+    }
+
+    fn spawn(dir: &Path, socket: &Path, extra: &[&str], isolated: bool) -> Child {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("hulld.log"))
+            .unwrap();
+        // Only a hulld in its own network namespace may make a bridge: the others run
+        // with `--bridge none`, so that no test touches the host's links.
+        let mut cmd = if isolated {
+            let mut c = Command::new("unshare");
+            c.args(["-n", hulld_bin()]);
+            c
+        } else {
+            let mut c = Command::new(hulld_bin());
+            c.args(["--bridge", "none"]);
+            c
+        };
+        cmd.arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .arg("--exec-root")
-            .arg(dir.path().join("exec"))
+            .arg(dir.join("exec"))
             .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
+            .arg(dir.join("daemon.json"))
             .args(["--log-level", "debug"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("starting hulld");
-        let mut d = Hulld {
-            child,
-            dir,
-            socket,
-            docker_config,
-        };
-        d.wait_ready();
-        d
+            .expect("starting hulld")
     }
 
     fn wait_ready(&mut self) {
@@ -227,6 +275,46 @@ impl Drop for Hulld {
         if let Ok(None) = self.child.try_wait() {
             self.stop();
         }
+        self.kill_leftovers();
+    }
+}
+
+impl Hulld {
+    /// After a failed test: kills the shims and containers this daemon started (by the
+    /// pids in its records) and unmounts their root filesystems.
+    pub fn kill_leftovers(&self) {
+        let data = self.dir.path().join("data/containers");
+        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read(e.path().join("container.json")) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for key in ["pid", "shim_pid"] {
+                let pid = rec["state"][key].as_i64().unwrap_or(0);
+                if pid > 0 {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for m in self.mounts() {
+            let _ = Command::new("umount").args(["-l", &m]).status();
+        }
+    }
+
+    /// Mount points under this daemon's directory.
+    pub fn mounts(&self) -> Vec<String> {
+        let me = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&me))
+            .collect()
     }
 }
 

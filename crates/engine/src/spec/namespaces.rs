@@ -245,7 +245,12 @@ pub(super) fn sysctls(
     let mut out = HashMap::new();
     if ns.own_net {
         let (k, v) = defaults::PING_GROUP_RANGE;
-        out.insert(k.to_owned(), v.to_owned());
+        // In a user namespace the kernel takes only gids the namespace maps (EINVAL else).
+        let v = match ns.userns_plan {
+            Some(plan) => format!("0 {}", plan.size.saturating_sub(1)),
+            None => v.to_owned(),
+        };
+        out.insert(k.to_owned(), v);
     }
     for (key, value) in &host.sysctls {
         let (own, name, field) = match sysctl_namespace(key) {

@@ -1,0 +1,84 @@
+//! What the spec builder asks about the host ([`HostLookup`]), answered from the real host
+//! and the container's mounted rootfs.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use hull_engine::{HostDevice, HostLookup};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType};
+
+pub(crate) struct Host<'a> {
+    pub rootfs: &'a Path,
+}
+
+impl HostLookup for Host<'_> {
+    fn hard_limit(&self, typ: PosixRlimitType) -> Option<u64> {
+        use nix::sys::resource::{getrlimit, Resource};
+        let r = match typ {
+            PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+            PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+            _ => return None,
+        };
+        getrlimit(r).ok().map(|(_, hard)| hard)
+    }
+
+    fn volume_path(&self, _name: &str, _target: &str) -> Option<PathBuf> {
+        None // volumes are not served yet
+    }
+
+    fn device(&self, path: &Path) -> std::io::Result<HostDevice> {
+        let m = std::fs::metadata(path)?;
+        let ft = m.file_type();
+        let kind = if ft.is_char_device() {
+            'c'
+        } else if ft.is_block_device() {
+            'b'
+        } else {
+            '-'
+        };
+        let rdev = m.rdev();
+        Ok(HostDevice {
+            kind,
+            major: nix::sys::stat::major(rdev) as i64,
+            minor: nix::sys::stat::minor(rdev) as i64,
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+        })
+    }
+
+    fn container_namespace(&self, _id: &str, _typ: LinuxNamespaceType) -> Option<PathBuf> {
+        None // joining another container's namespaces is not served yet
+    }
+
+    /// Reads `path` inside the rootfs, refusing any symlink on the way: an image must not
+    /// make hulld read a host file.
+    fn rootfs_file(&self, path: &str) -> Option<String> {
+        let mut p = self.rootfs.to_path_buf();
+        for c in Path::new(path.trim_start_matches('/')).components() {
+            match c {
+                std::path::Component::Normal(n) => p.push(n),
+                _ => return None,
+            }
+            if std::fs::symlink_metadata(&p).ok()?.file_type().is_symlink() {
+                return None;
+            }
+        }
+        std::fs::read_to_string(p).ok()
+    }
+}
+
+/// `hull`'s ranges in /etc/subuid, or when it has none a built-in range of 1000 slices from
+/// host id 1000000 (the line the engine suggests adding), with a warning.
+pub fn subid_ranges(file: &Path) -> hull_engine::userns::SubidRanges {
+    use hull_engine::userns::{SubidRanges, SUBID_USER};
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    match SubidRanges::parse(&file.display().to_string(), &text, SUBID_USER) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("{e}; using the built-in range hull:1000000:65536000");
+            SubidRanges::parse("(built-in)", "hull:1000000:65536000", SUBID_USER)
+                .expect("the built-in range parses")
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Reading the json-file log back: Docker's multiplexed stream framing (non-TTY), tail,
+//! timestamps, and following a log that the shim is still writing.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::Duration;
+
+/// Which entries and how (`GET /containers/{id}/logs`'s parameters).
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub timestamps: bool,
+    /// Only the last n lines ("all": None).
+    pub tail: Option<usize>,
+    pub follow: bool,
+}
+
+/// One frame of Docker's multiplexed stream: stream type (1 stdout, 2 stderr), three zero
+/// bytes, the payload length as a big-endian u32, the payload.
+pub fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(8 + payload.len());
+    f.extend_from_slice(&[stream, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The frame for one json-file line, if `o` wants it.
+pub fn entry_frame(line: &[u8], o: &LogOptions) -> Option<Vec<u8>> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let log = v.get("log")?.as_str()?;
+    let stream = match v.get("stream")?.as_str()? {
+        "stdout" if o.stdout => 1,
+        "stderr" if o.stderr => 2,
+        _ => return None,
+    };
+    if o.timestamps {
+        let time = v.get("time").and_then(|t| t.as_str()).unwrap_or_default();
+        return Some(frame(stream, format!("{time} {log}").as_bytes()));
+    }
+    Some(frame(stream, log.as_bytes()))
+}
+
+/// Sends the frames of `file` from `offset`: what is there (its last `tail` lines), then
+/// with `follow` what is appended until `done()` (checked when no more is there, then read
+/// once more). Stops early when `send` returns false (the client went away).
+pub fn stream(
+    mut file: File,
+    offset: u64,
+    o: &LogOptions,
+    done: &dyn Fn() -> bool,
+    send: &mut dyn FnMut(Vec<u8>) -> bool,
+) {
+    if file.seek(SeekFrom::Start(offset)).is_err() {
+        return;
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut first = true;
+    let mut finishing = false;
+    loop {
+        let mut got = false;
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    got = true;
+                }
+            }
+        }
+        let end = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let lines: Vec<&[u8]> = pending[..end]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let skip = match (first, o.tail) {
+            (true, Some(n)) => lines.len().saturating_sub(n),
+            _ => 0,
+        };
+        first = false;
+        for l in &lines[skip..] {
+            if let Some(f) = entry_frame(l, o) {
+                if !send(f) {
+                    return;
+                }
+            }
+        }
+        pending.drain(..end);
+        if !o.follow || finishing {
+            return;
+        }
+        if !got {
+            if done() {
+                finishing = true;
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_dockers_header() {
+        let f = frame(2, b"hi\n");
+        assert_eq!(&f[..8], &[2, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(&f[8..], b"hi\n");
+    }
+
+    #[test]
+    fn tail_and_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let mut text = String::new();
+        for (i, s) in ["stdout", "stderr", "stdout"].iter().enumerate() {
+            text.push_str(&format!(
+                "{{\"log\":\"l{i}\\n\",\"stream\":\"{s}\",\"time\":\"2026-01-01T00:00:00Z\"}}\n"
+            ));
+        }
+        std::fs::write(&p, text).unwrap();
+        let o = LogOptions {
+            stdout: true,
+            stderr: false,
+            tail: Some(2),
+            ..Default::default()
+        };
+        let mut got = Vec::new();
+        stream(File::open(&p).unwrap(), 0, &o, &|| true, &mut |f| {
+            got.push(f);
+            true
+        });
+        assert_eq!(got, vec![frame(1, b"l2\n")]);
+    }
+}
