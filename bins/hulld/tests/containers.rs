@@ -125,6 +125,19 @@ fn milestones(cli: &str) {
     let cols: Vec<&str> = map.split_whitespace().collect();
     assert_eq!(cols[0], "0", "{map}");
     assert_ne!(cols[1], "0", "container root is not host root: {map}");
+    // The default pids limit holds when the CLI sends no --pids-limit (v1 or v2 layout).
+    let pids = d.ok(
+        cli,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        ],
+    );
+    assert_eq!(pids.trim(), "4096", "default pids limit: {pids}");
 
     // Policy: refused, clearly.
     let (code, _, err) = run(&d, cli, &["run", "--rm", "--privileged", "busybox", "true"]);

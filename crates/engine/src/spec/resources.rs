@@ -274,10 +274,12 @@ pub(super) fn build(
         ));
     }
 
-    // Pids: hull's default unless the request says; 0 or -1 mean unlimited.
+    // Pids: hull's default unless the request says. The docker CLI sends 0 when
+    // --pids-limit was not given, so 0 keeps the default; a negative value (-1) asks for
+    // unlimited.
     let pids = match host.pids_limit {
-        None => Some(defaults::PIDS_LIMIT),
-        Some(n) if n <= 0 => None,
+        None | Some(0) => Some(defaults::PIDS_LIMIT),
+        Some(n) if n < 0 => None,
         Some(n) => Some(n),
     };
     if let Some(limit) = pids {

@@ -180,7 +180,11 @@ fn pids_readonly_oom_init_labels() {
             .map(|p| p.limit())
     };
     assert_eq!(pids("100"), Some(100));
-    assert_eq!(pids("0"), None);
+    assert_eq!(
+        pids("0"),
+        Some(4096),
+        "0 is what the CLI sends when --pids-limit was not given"
+    );
     assert_eq!(pids("-1"), None);
     assert_eq!(pids("null"), Some(4096));
     let s = spec(
