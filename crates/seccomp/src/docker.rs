@@ -34,7 +34,7 @@ impl KernelVersion {
 }
 
 /// Linux's capabilities, to catch typos in `includes.caps` / `excludes.caps`.
-pub(crate) const CAPABILITIES: [&str; 41] = [
+pub const CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

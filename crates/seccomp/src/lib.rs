@@ -19,7 +19,7 @@ use oci_spec::runtime::LinuxSeccomp;
 
 pub use arch::Arch;
 pub use compile::{compile, Filter, Program};
-pub use docker::KernelVersion;
+pub use docker::{KernelVersion, CAPABILITIES};
 pub use error::Error;
 
 use docker::Profile;
