@@ -67,7 +67,7 @@ fn parse(bytes: &[u8]) -> Result<Spec, (String, String)> {
 }
 
 /// The namespaced sysctls a container may set, by prefix or exact name, and the namespace each needs.
-fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+pub fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
     const IPC: &[&str] = &[
         "kernel.msgmax",
         "kernel.msgmnb",

@@ -271,26 +271,11 @@ pub(super) fn sysctls(
     Ok(out)
 }
 
-/// The namespace a sysctl belongs to, or None for a host-wide one. The set Docker (and the
-/// runtime) accept.
+/// The namespace a sysctl belongs to, or None for a host-wide one: the runtime's set (one
+/// list for both), less `kernel.hostname`, which Docker sets only through `--hostname`.
 pub fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
-    const IPC: [&str; 8] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
-        Some(LinuxNamespaceType::Ipc)
-    } else if key.starts_with("net.") {
-        Some(LinuxNamespaceType::Network)
-    } else if key == "kernel.domainname" {
-        Some(LinuxNamespaceType::Uts)
-    } else {
-        None
+    if key == "kernel.hostname" {
+        return None;
     }
+    hull_runtime::spec::sysctl_namespace(key)
 }
