@@ -493,11 +493,7 @@ impl Runtime {
                 what: "only a running container can be paused",
             });
         }
-        let m = self.manager(id, rec.cgroups_path.as_deref())?;
-        m.freeze().map_err(|source| Error::Cgroup {
-            id: id.into(),
-            source,
-        })
+        self.with_cgroup(&rec, |m| m.freeze())
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
@@ -510,29 +506,28 @@ impl Runtime {
                 what: "only a paused container can be resumed",
             });
         }
-        let m = self.manager(id, rec.cgroups_path.as_deref())?;
-        m.thaw().map_err(|source| Error::Cgroup {
-            id: id.into(),
-            source,
-        })
+        self.with_cgroup(&rec, |m| m.thaw())
     }
 
     /// Pids of every process in the container.
     pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
-        let rec = self.state.load(id)?;
-        let m = self.manager(id, rec.cgroups_path.as_deref())?;
-        m.pids().map_err(|source| Error::Cgroup {
-            id: id.into(),
-            source,
-        })
+        self.with_cgroup(&self.state.load(id)?, |m| m.pids())
     }
 
     /// Resource statistics of the container's cgroup.
     pub fn stats(&self, id: &str) -> Result<hull_cgroups::Stats> {
-        let rec = self.state.load(id)?;
-        let m = self.manager(id, rec.cgroups_path.as_deref())?;
-        m.stats().map_err(|source| Error::Cgroup {
-            id: id.into(),
+        self.with_cgroup(&self.state.load(id)?, |m| m.stats())
+    }
+
+    /// Runs one cgroup operation on a container's cgroup, its error naming the container.
+    fn with_cgroup<T>(
+        &self,
+        rec: &Record,
+        op: impl FnOnce(&dyn hull_cgroups::Manager) -> std::result::Result<T, hull_cgroups::Error>,
+    ) -> Result<T> {
+        let m = self.manager(&rec.id, rec.cgroups_path.as_deref())?;
+        op(m.as_ref()).map_err(|source| Error::Cgroup {
+            id: rec.id.clone(),
             source,
         })
     }
