@@ -3,25 +3,35 @@
 //!
 //! `hull-shim DIR` reads `DIR/shim.json` ([`ShimConfig`]), starts a new session (so it
 //! outlives hulld), and with the runtime library in-process creates and starts the
-//! container with stdin on /dev/null and stdout/stderr on pipes. It reports one JSON line on
-//! its stdout (`{"pid":N}` or `{"error":"..."}`) and then writes the container's output to
-//! the json-file log ([`jsonlog`]), reaps the init (the shim is a child subreaper), deletes
-//! the runtime's resources (cgroup, state) and writes `DIR/exit.json` ([`ExitInfo`]) last:
+//! container: with `tty` its stdio is a pty whose master the runtime hands over on a console
+//! socket (`DIR/c.sock`, runc's protocol); else stdout/stderr are pipes and stdin is a pipe
+//! (`open_stdin`) or /dev/null. It reports one JSON line on its stdout (`{"pid":N}` or
+//! `{"error":"..."}`) and then runs [`io::serve`]: output to the json-file log
+//! ([`jsonlog`], rotated) and to clients of `DIR/io.sock` (hulld's attach), stdin and
+//! resizes from them. When the init exits the shim deletes the runtime's resources and,
+//! following the restart policy, creates it again (same bundle) after Docker's back-off,
+//! writing `DIR/state.json` ([`ShimState`]) at each start and exit; `DIR/stop` (written by
+//! hulld before it signals) ends restarting. `DIR/exit.json` ([`ExitInfo`]) comes last:
 //! when that file exists, the log is complete and nothing of the container runs.
 
 #![forbid(unsafe_code)]
 
 pub mod exec;
+pub mod io;
 pub mod jsonlog;
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hull_runtime::{CreateOptions, Runtime};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+pub use jsonlog::Rotation;
 
 /// What hulld tells the shim (`DIR/shim.json`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -33,6 +43,60 @@ pub struct ShimConfig {
     pub runtime_root: PathBuf,
     /// The json-file log.
     pub log_path: PathBuf,
+    /// Log driver `none`: no log file.
+    #[serde(default)]
+    pub no_log: bool,
+    #[serde(default)]
+    pub rotation: Rotation,
+    /// A pty instead of pipes (the spec's process.terminal must say the same).
+    #[serde(default)]
+    pub tty: bool,
+    /// Keep the container's stdin open for clients (else /dev/null).
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// Close stdin when the first client's stdin ends.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// A client is about to attach: wait for it (5 s at most) before the process starts.
+    #[serde(default)]
+    pub wait_attach: bool,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+}
+
+/// Docker's restart policies: `no` (or empty), `always`, `unless-stopped`,
+/// `on-failure` with `max_retry` (0: no limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestartPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub max_retry: i64,
+}
+
+impl RestartPolicy {
+    /// Whether to restart after an exit with `code`, `restarts` restarts done so far.
+    pub fn restart(&self, code: i32, restarts: u64) -> bool {
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max_retry <= 0 || restarts < self.max_retry as u64),
+            _ => false,
+        }
+    }
+}
+
+/// Written at each start and each exit that is followed by a restart (`DIR/state.json`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ShimState {
+    /// The current init (0 while waiting to restart).
+    pub pid: i32,
+    /// Restarts so far (= exits before the last start).
+    pub restart_count: u64,
+    pub started_at: String,
+    /// The last exit, if any.
+    pub exit_code: i32,
+    pub finished_at: String,
+    /// Waiting out the back-off before the next start.
+    pub restarting: bool,
 }
 
 /// The container's end (`DIR/exit.json`).
@@ -55,6 +119,16 @@ pub struct Report {
 
 pub const CONFIG_FILE: &str = "shim.json";
 pub const EXIT_FILE: &str = "exit.json";
+pub const STATE_FILE: &str = "state.json";
+/// hulld writes it before it signals the container: do not restart any more.
+pub const STOP_FILE: &str = "stop";
+/// The attach socket ([`io::proto`]).
+pub const IO_SOCKET: &str = "io.sock";
+const CONSOLE_SOCKET: &str = "c.sock";
+/// Docker's restart back-off: from 100 ms, doubling, at most a minute, reset after 10 s up.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BACKOFF_RESET: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
@@ -100,11 +174,6 @@ pub fn main_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> u8 {
     }
 }
 
-fn usage() -> u8 {
-    eprintln!("usage: hull-shim CONTAINER-DIR | hull-shim exec FILE (started by hulld)");
-    2
-}
-
 /// Runs the shim for the container directory `dir`; the process exit code.
 pub fn run(dir: &Path) -> u8 {
     let _ = nix::unistd::setsid();
@@ -116,29 +185,118 @@ pub fn run(dir: &Path) -> u8 {
             return 1;
         }
     };
-    match start(dir) {
-        Ok((cfg, rt, pid, outputs)) => {
+    let fail = |report: File, e: ShimError| {
+        send(
+            report,
+            &Report {
+                pid: None,
+                error: Some(e.to_string()),
+            },
+        );
+        1
+    };
+    let (cfg, env) = match setup(dir) {
+        Ok(x) => x,
+        Err(e) => return fail(report, e),
+    };
+    let rt = Runtime::new(&cfg.runtime_root);
+    let mut clients = Vec::new();
+    let mut report = Some(report);
+    let mut restarts = 0u64;
+    let mut backoff = BACKOFF_START;
+    let mut log = (!cfg.no_log).then(|| jsonlog::Log::open(&cfg.log_path, cfg.rotation));
+    let code = loop {
+        let started = match start(dir, &cfg, &rt, &env, report.is_some(), &mut clients) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(r) = report.take() {
+                    let _ = std::fs::remove_file(dir.join(IO_SOCKET));
+                    return fail(r, e);
+                }
+                eprintln!("hull-shim: restarting the container: {e}");
+                break 128;
+            }
+        };
+        let (pid, mut stdio) = started;
+        if let Some(r) = report.take() {
             send(
-                report,
+                r,
                 &Report {
                     pid: Some(pid),
                     error: None,
                 },
             );
-            monitor(dir, &cfg, &rt, pid, outputs);
-            0
         }
-        Err(e) => {
-            send(
-                report,
-                &Report {
-                    pid: None,
-                    error: Some(e.to_string()),
-                },
-            );
-            1
+        let t0 = Instant::now();
+        let mut state = ShimState {
+            pid,
+            restart_count: restarts,
+            started_at: hull_runtime::state::now_rfc3339(),
+            ..read_state(dir)
+        };
+        write_state(dir, &state);
+        let code = io::serve(pid, &env.sig, &env.listener, &mut clients, &mut stdio, &mut log);
+        drop(stdio);
+        if let Err(e) = rt.delete(&cfg.id, true) {
+            eprintln!("hull-shim: deleting the container's runtime state: {e}");
         }
+        if dir.join(STOP_FILE).exists() || !cfg.restart.restart(code, restarts) {
+            break code;
+        }
+        if t0.elapsed() >= BACKOFF_RESET {
+            backoff = BACKOFF_START;
+        }
+        restarts += 1;
+        state.pid = 0;
+        state.restart_count = restarts;
+        state.exit_code = code;
+        state.finished_at = hull_runtime::state::now_rfc3339();
+        state.restarting = true;
+        write_state(dir, &state);
+        let until = Instant::now() + backoff;
+        let mut stopped = false;
+        while Instant::now() < until {
+            if dir.join(STOP_FILE).exists() {
+                stopped = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if stopped {
+            break code;
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    };
+    let _ = std::fs::remove_file(dir.join(IO_SOCKET));
+    let info = ExitInfo {
+        code,
+        finished_at: hull_runtime::state::now_rfc3339(),
+    };
+    let body = serde_json::to_vec(&info).unwrap_or_default();
+    if let Err(e) = hull_runtime::state::write_atomic(&dir.join(EXIT_FILE), &body) {
+        eprintln!("hull-shim: writing exit.json: {e}");
     }
+    0
+}
+
+/// The shim's state (`DIR/state.json`), default when absent.
+pub fn read_state(dir: &Path) -> ShimState {
+    std::fs::read(dir.join(STATE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_state(dir: &Path, s: &ShimState) {
+    let body = serde_json::to_vec(s).unwrap_or_default();
+    if let Err(e) = hull_runtime::state::write_atomic(&dir.join(STATE_FILE), &body) {
+        eprintln!("hull-shim: writing state.json: {e}");
+    }
+}
+
+fn usage() -> u8 {
+    eprintln!("usage: hull-shim CONTAINER-DIR | hull-shim exec FILE (started by hulld)");
+    2
 }
 
 fn send(mut to: File, r: &Report) {
@@ -147,11 +305,16 @@ fn send(mut to: File, r: &Report) {
     let _ = to.write_all(&line);
 }
 
-type Outputs = [(OwnedFd, &'static str); 2];
+/// What lasts across restarts: the attach socket, the SIGCHLD signalfd, /dev/null and the
+/// shim's own log (its stdout/stderr between creates).
+struct Env {
+    listener: UnixListener,
+    sig: SignalFd,
+    null: File,
+    own_log: File,
+}
 
-/// Creates and starts the container with its stdout/stderr on pipes; the init's pid and
-/// the read ends.
-fn start(dir: &Path) -> Result<(ShimConfig, Runtime, i32, Outputs), ShimError> {
+fn setup(dir: &Path) -> Result<(ShimConfig, Env), ShimError> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read(&path).map_err(|source| ShimError::ReadConfig {
         path: path.clone(),
@@ -169,86 +332,127 @@ fn start(dir: &Path) -> Result<(ShimConfig, Runtime, i32, Outputs), ShimError> {
         .write(true)
         .open("/dev/null")
         .map_err(stdio_err("opening /dev/null"))?;
-    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(errno("stdout pipe"))?;
-    let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(errno("stderr pipe"))?;
-    // The init is a fork of this process: it inherits fds 0-2 as they are during create.
-    nix::unistd::dup2_stdin(&null).map_err(errno("stdin"))?;
-    nix::unistd::dup2_stdout(&out_w).map_err(errno("stdout"))?;
-    nix::unistd::dup2_stderr(&err_w).map_err(errno("stderr"))?;
-    drop((out_w, err_w));
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let rt = Runtime::new(&cfg.runtime_root);
+    // SIGCHLD only through the signalfd (the runtime's children reset their mask at exec).
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .map_err(errno("blocking SIGCHLD"))?;
+    let sig = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(errno("signalfd"))?;
+    let sock = dir.join(IO_SOCKET);
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).map_err(stdio_err("binding io.sock"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(stdio_err("io.sock"))?;
+    Ok((
+        cfg,
+        Env {
+            listener,
+            sig,
+            null,
+            own_log,
+        },
+    ))
+}
+
+/// Creates and starts the container with its stdio as the config says; the init's pid and
+/// the shim's ends. The first time, waits for an announced client before the start.
+fn start(
+    dir: &Path,
+    cfg: &ShimConfig,
+    rt: &Runtime,
+    env: &Env,
+    first: bool,
+    clients: &mut Vec<io::Client>,
+) -> Result<(i32, io::Stdio), ShimError> {
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let mut stdio = io::Stdio {
+        outputs: Vec::new(),
+        stdin: None,
+        master: None,
+        stdin_once: cfg.stdin_once,
+    };
+    let console = dir.join(CONSOLE_SOCKET);
+    let console_listener = if cfg.tty {
+        let _ = std::fs::remove_file(&console);
+        Some(UnixListener::bind(&console).map_err(stdio_err("binding the console socket"))?)
+    } else {
+        // The init is a fork of this process: it inherits fds 0-2 as they are during create.
+        let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(errno("stdout pipe"))?;
+        let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(errno("stderr pipe"))?;
+        if cfg.open_stdin {
+            let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(errno("stdin pipe"))?;
+            nix::unistd::dup2_stdin(&in_r).map_err(errno("stdin"))?;
+            stdio.stdin = Some(in_w);
+        } else {
+            nix::unistd::dup2_stdin(&env.null).map_err(errno("stdin"))?;
+        }
+        nix::unistd::dup2_stdout(&out_w).map_err(errno("stdout"))?;
+        nix::unistd::dup2_stderr(&err_w).map_err(errno("stderr"))?;
+        stdio.outputs = vec![(out_r, 0), (err_r, 1)];
+        None
+    };
     let opts = CreateOptions {
         id: cfg.id.clone(),
         bundle: cfg.bundle.clone(),
+        console_socket: console_listener.as_ref().map(|_| console.clone()),
         ..Default::default()
     };
-    let result = rt
-        .create(&opts)
-        .and_then(|rec| rt.start(&cfg.id).map(|()| rec.pid));
+    let created = rt.create(&opts);
     // From here on the shim's own output goes to shim.log, never into the container's log.
-    let restored = nix::unistd::dup2_stdout(&own_log)
-        .and_then(|()| nix::unistd::dup2_stderr(&own_log))
+    let restored = nix::unistd::dup2_stdin(&env.null)
+        .and_then(|()| nix::unistd::dup2_stdout(&env.own_log))
+        .and_then(|()| nix::unistd::dup2_stderr(&env.own_log))
         .map_err(errno("restoring the shim's stdio"));
-    let pid = match result {
-        Ok(pid) => pid,
-        Err(e) => {
-            let _ = rt.delete(&cfg.id, true);
-            return Err(e.into());
-        }
+    let _ = std::fs::remove_file(&console);
+    let fail = |e: ShimError| {
+        let _ = rt.delete(&cfg.id, true);
+        Err(e)
+    };
+    let pid = match created {
+        Ok(rec) => rec.pid,
+        Err(e) => return fail(e.into()),
     };
     if let Err(e) = restored {
-        let _ = rt.delete(&cfg.id, true);
-        return Err(e);
+        return fail(e);
     }
-    Ok((cfg, rt, pid, [(out_r, "stdout"), (err_r, "stderr")]))
-}
-
-/// Logs the container's output, reaps it, cleans up, writes exit.json.
-fn monitor(dir: &Path, cfg: &ShimConfig, rt: &Runtime, pid: i32, outputs: Outputs) {
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&cfg.log_path)
-        .map(|f| Arc::new(Mutex::new(f)));
-    let mut copiers = Vec::new();
-    for (fd, stream) in outputs {
-        let log = match &log {
-            Ok(l) => Some(l.clone()),
-            Err(e) => {
-                eprintln!("hull-shim: opening {}: {e}", cfg.log_path.display());
-                None
-            }
+    if let Some(l) = console_listener {
+        let master = l
+            .accept()
+            .map_err(stdio_err("accepting the console"))
+            .and_then(|(s, _)| {
+                hull_runtime::channel::recv_one_fd(s.as_raw_fd())
+                    .map_err(stdio_err("receiving the pty master"))
+            });
+        let master = match master {
+            Ok(m) => m,
+            Err(e) => return fail(e),
         };
-        copiers.push(std::thread::spawn(move || {
-            jsonlog::copy(File::from(fd), stream, log.as_deref())
-        }));
-    }
-    let code = loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(p, c)) if p.as_raw() == pid => break c,
-            Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => break 128 + s as i32,
-            Ok(_) | Err(nix::Error::EINTR) => continue,
-            Err(e) => {
-                eprintln!("hull-shim: waiting for the container: {e}");
-                break 255;
-            }
+        let dup = |m: &OwnedFd| m.try_clone().map_err(stdio_err("duplicating the master"));
+        let (out, inp) = match (dup(&master), dup(&master)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return fail(e),
+        };
+        stdio.outputs = vec![(out, 0)];
+        if cfg.open_stdin {
+            stdio.stdin = Some(inp);
         }
-    };
-    // The init was pid 1 of its namespace: everything else in it is gone, so the pipes end.
-    for c in copiers {
-        let _ = c.join();
+        stdio.master = Some(master);
     }
-    if let Err(e) = rt.delete(&cfg.id, true) {
-        eprintln!("hull-shim: deleting the container's runtime state: {e}");
+    if first && cfg.wait_attach {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok((s, _)) = env.listener.accept() {
+                clients.push(io::Client::new(s));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    let info = ExitInfo {
-        code,
-        finished_at: hull_runtime::state::now_rfc3339(),
-    };
-    let body = serde_json::to_vec(&info).unwrap_or_default();
-    if let Err(e) = hull_runtime::state::write_atomic(&dir.join(EXIT_FILE), &body) {
-        eprintln!("hull-shim: writing exit.json: {e}");
+    if let Err(e) = rt.start(&cfg.id) {
+        return fail(e.into());
     }
+    Ok((pid, stdio))
 }
