@@ -34,7 +34,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 pub use jsonlog::Rotation;
 
 /// What hulld tells the shim (`DIR/shim.json`).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ShimConfig {
     pub id: String,
     /// The OCI bundle (config.json; the rootfs is already mounted by hulld).

@@ -133,6 +133,7 @@ async fn container_route(
         }
         (&Method::GET, "logs") => logs_route(svc, name, q).await,
         (&Method::POST, "attach") => attach(svc, name, q, req).await,
+        (&Method::POST, "resize") => resize(svc, name, q).await,
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -243,31 +244,67 @@ async fn logs_route(
     Ok(response(StatusCode::OK, MULTIPLEXED, ApiBody::Stream(rx)))
 }
 
-/// Hijacked attach: output from now until the container's next exit. stdin is not
-/// forwarded yet (the container's stdin is /dev/null).
+/// Hijacked attach through the container's shim (containers/bridge.rs): output from now
+/// until the process exits (raw with a tty, else multiplexed), and with `stdin=1` the
+/// client's input to the container's stdin. Before the container runs, the attach waits for
+/// its start (the shim holds the process until this client is connected).
 async fn attach(
     svc: Arc<ContainerService>,
     name: String,
     q: &Query,
     mut req: Request<Incoming>,
 ) -> Result<Response<ApiBody>> {
-    let o = LogOptions {
+    use crate::containers::bridge::{self, Want};
+    let s2 = svc.clone();
+    let n2 = name.clone();
+    let rec = blocking("attach", move || s2.get(&n2)).await?;
+    let want = Want {
+        stdin: q.flag("stdin"),
         stdout: q.flag("stdout"),
         stderr: q.flag("stderr"),
-        timestamps: false,
-        tail: None,
-        follow: q.flag("stream"),
+        tty: crate::containers::interactive::is_tty(&rec),
     };
-    let rx = blocking("attach", move || {
-        let rec = svc.get(&name)?;
-        let offset = std::fs::metadata(svc.log_path(&rec.id)).map_or(0, |m| m.len());
-        let (id, exits) = (rec.id.clone(), rec.state.exits);
-        frames(svc, rec.id, offset, o, move |s| {
-            s.get(&id).map_or(true, |r| r.state.exits > exits)
+    let id = rec.id;
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!("attach: the connection was not upgraded: {e}");
+                return;
+            }
+        };
+        let (r, w) = bridge::split(upgraded);
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (input, reader) = bridge::read_client(r, failed.clone());
+        let connected = tokio::task::spawn_blocking(move || {
+            let cancelled = || failed.load(std::sync::atomic::Ordering::SeqCst);
+            svc.attach_connect(&id, &cancelled)
         })
-    })
-    .await?;
-    Ok(hijack(hyper::upgrade::on(&mut req), rx))
+        .await;
+        if let Ok(Ok(Some(shim))) = connected {
+            bridge::run(shim, w, input, None, want).await;
+        }
+        reader.abort();
+    });
+    Ok(bridge::upgraded_response(want.tty))
+}
+
+/// `POST /containers/{id}/resize?h=&w=`.
+async fn resize(svc: Arc<ContainerService>, name: String, q: &Query) -> Result<Response<ApiBody>> {
+    let (h, w) = size_params(q)?;
+    blocking("resize", move || svc.resize(&name, h, w)).await?;
+    Ok(response(StatusCode::OK, "", ApiBody::empty()))
+}
+
+fn size_params(q: &Query) -> Result<(u16, u16)> {
+    let num = |k: &'static str| -> Result<u16> {
+        q.get(k)
+            .unwrap_or("0")
+            .parse::<u16>()
+            .map_err(|_| ApiError::bad(k, "not a number of rows or columns"))
+    };
+    Ok((num("h")?, num("w")?))
 }
 
 /// Docker's hijacked stream: `101 UPGRADED` (`Upgrade: tcp`), then the frames from `rx` on

@@ -104,7 +104,9 @@ fn container_status(e: &ContainersError) -> StatusCode {
         | E::Request(_)
         | E::Spec(_)
         | E::TtyUnsupported
+        | E::BadOption(_)
         | E::BadSignal(_) => StatusCode::BAD_REQUEST,
+        E::LogsUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
         E::Policy(_) => StatusCode::FORBIDDEN,
         E::Image { .. }
         | E::ImageConfig { .. }

@@ -76,9 +76,10 @@ impl ContainerService {
     pub fn create(&self, name: Option<&str>, body: &[u8]) -> Result<String, ContainersError> {
         let (cfg, host) = hull_engine::parse_create_body(body)?;
         let raw: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        if cfg.tty {
-            return Err(ContainersError::TtyUnsupported);
-        }
+        let raw_host = raw.get("HostConfig").cloned().unwrap_or_default();
+        let log_config =
+            super::interactive::effective_log_config(&raw_host, &self.log_defaults())?;
+        super::interactive::check_restart_policy(&raw_host, host.auto_remove)?;
         if let Some(n) = name {
             if !valid_name(n.strip_prefix('/').unwrap_or(n)) {
                 return Err(ContainersError::BadName(n.to_string()));
@@ -132,6 +133,8 @@ impl ContainerService {
                 network_mode: host.network_mode.clone(),
                 state: RunState::default(),
             };
+            let mut placeholder = placeholder;
+            placeholder.host_config["LogConfig"] = log_config;
             t.records.insert(id.clone(), placeholder);
             (index, plan)
         };

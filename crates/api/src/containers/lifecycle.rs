@@ -29,6 +29,8 @@ pub enum WaitCondition {
 }
 
 const POLL: Duration = Duration::from_millis(20);
+/// How often a shim's state.json is looked at.
+const WATCH: Duration = Duration::from_millis(50);
 
 /// Parses Docker's signal names (`KILL`, `SIGKILL`) and numbers.
 pub fn parse_signal(s: &str) -> Result<Signal, ContainersError> {
@@ -61,13 +63,21 @@ impl ContainerService {
         }
         let id = rec.id.clone();
         let dir = self.exec_dir(&id);
-        let _ = std::fs::remove_file(dir.join(hull_shim::EXIT_FILE));
-        let cfg = ShimConfig {
+        for f in [
+            hull_shim::EXIT_FILE,
+            hull_shim::STOP_FILE,
+            hull_shim::STATE_FILE,
+        ] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let mut cfg = ShimConfig {
             id: id.clone(),
             bundle: dir.clone(),
             runtime_root: self.paths.runtime_root.clone(),
             log_path: self.log_path(&id),
+            ..Default::default()
         };
+        self.fill_shim_config(&rec, &mut cfg);
         let cfg_path = dir.join(hull_shim::CONFIG_FILE);
         hull_runtime::state::write_atomic(&cfg_path, &serde_json::to_vec(&cfg).unwrap_or_default())
             .map_err(io_err("writing", &cfg_path))?;
@@ -110,6 +120,9 @@ impl ContainerService {
                 rec.state.shim_pid = child.id() as i32;
                 rec.state.started_at = hull_runtime::state::now_rfc3339();
                 rec.state.error.clear();
+                rec.state.restart_count = 0;
+                rec.state.restarting = false;
+                rec.state.stopped_by_user = false;
                 self.put(&mut t, rec);
                 drop(t);
                 let svc = self.clone();
@@ -133,17 +146,69 @@ impl ContainerService {
         }
     }
 
+    /// Follows the shim (restarts it reports in state.json) until it ends.
     fn watch_child(self: Arc<Self>, id: String, mut child: Child) {
-        let _ = child.wait();
+        loop {
+            let done = !matches!(child.try_wait(), Ok(None));
+            self.sync_shim_state(&id);
+            if done {
+                break;
+            }
+            std::thread::sleep(WATCH);
+        }
         self.exited(&id);
     }
 
     /// A shim that is not our child (hulld restarted): poll until it is gone.
     fn watch_pid(self: Arc<Self>, id: String, pid: i32) {
         while Path::new(&format!("/proc/{pid}")).exists() {
-            std::thread::sleep(Duration::from_millis(200));
+            self.sync_shim_state(&id);
+            std::thread::sleep(WATCH);
         }
         self.exited(&id);
+    }
+
+    /// Takes the shim's restarts into the record: each one is an exit (waiters, exit code)
+    /// and a new start.
+    fn sync_shim_state(&self, id: &str) {
+        let st = hull_shim::read_state(&self.exec_dir(id));
+        let mut t = self.table();
+        let Some(rec) = t.records.get(id) else {
+            return;
+        };
+        let mut rec = rec.clone();
+        let mut changed = false;
+        if st.restart_count > rec.state.restart_count {
+            rec.state.exits += st.restart_count - rec.state.restart_count;
+            rec.state.restart_count = st.restart_count;
+            rec.state.exit_code = st.exit_code;
+            rec.state.finished_at = st.finished_at.clone();
+            changed = true;
+        }
+        if st.restarting != rec.state.restarting {
+            rec.state.restarting = st.restarting;
+            changed = true;
+        }
+        if st.pid > 0 && st.pid != rec.state.pid {
+            rec.state.pid = st.pid;
+            rec.state.started_at = st.started_at;
+            changed = true;
+        }
+        if changed {
+            self.put(&mut t, rec);
+        }
+    }
+
+    /// Tells the shim not to restart the container any more (before it is signalled).
+    fn no_more_restarts(&self, id: &str) {
+        let _ = std::fs::write(self.exec_dir(id).join(hull_shim::STOP_FILE), b"");
+        let mut t = self.table();
+        if let Some(mut rec) = t.records.get(id).cloned() {
+            if !rec.state.stopped_by_user {
+                rec.state.stopped_by_user = true;
+                self.put(&mut t, rec);
+            }
+        }
     }
 
     /// Records the end the shim wrote; removes the container if it asked for that.
@@ -161,6 +226,7 @@ impl ContainerService {
             rec.state.pid = 0;
             rec.state.shim_pid = 0;
             rec.state.exits += 1;
+            rec.state.restarting = false;
             match info {
                 Some(i) => {
                     rec.state.exit_code = i.code;
@@ -184,11 +250,16 @@ impl ContainerService {
     }
 
     /// Re-reads the records of earlier runs; containers whose shim still runs are watched.
+    /// Containers that were running but whose shim is gone are restarted when their policy
+    /// is `always`, or `unless-stopped` and the user did not stop them.
     pub(crate) fn restore(self: &Arc<Self>) {
         for rec in record::load_all(&self.paths.data) {
             let id = rec.id.clone();
             let shim = rec.state.shim_pid;
             let running = rec.running();
+            let policy = super::interactive::restart_policy(&rec.host_config).name;
+            let again = policy == "always"
+                || (policy == "unless-stopped" && !rec.state.stopped_by_user);
             self.table().records.insert(id.clone(), rec);
             if !running {
                 continue;
@@ -198,6 +269,12 @@ impl ContainerService {
                 std::thread::spawn(move || svc.watch_pid(id, shim));
             } else {
                 svc.exited(&id);
+                if again {
+                    match svc.start(&id) {
+                        Ok(_) => tracing::info!("container {id}: restarted (restart policy {policy})"),
+                        Err(e) => tracing::warn!("container {id}: restarting it ({policy}): {e}"),
+                    }
+                }
             }
         }
     }
@@ -209,6 +286,9 @@ impl ContainerService {
         let rec = self.get(name)?;
         if !rec.running() {
             return Err(ContainersError::NotRunning(rec.id));
+        }
+        if sig == Signal::SIGKILL {
+            self.no_more_restarts(&rec.id);
         }
         self.runtime()
             .kill(&rec.id, sig, false)
@@ -252,6 +332,7 @@ impl ContainerService {
             .unwrap_or("SIGTERM")
             .to_string();
         let exits = rec.state.exits;
+        self.no_more_restarts(&rec.id);
         let _ = self.kill(&rec.id, &sig);
         let grace = Duration::from_secs(secs.max(0) as u64);
         if secs >= 0 && self.wait_exits(&rec.id, exits, grace) {

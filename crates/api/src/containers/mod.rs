@@ -16,6 +16,8 @@
 mod create;
 pub mod exec;
 pub mod host;
+pub mod bridge;
+pub mod interactive;
 mod lifecycle;
 pub mod logs;
 mod network;
@@ -71,6 +73,10 @@ pub enum ContainersError {
     Spec(#[from] hull_engine::SpecBuildError),
     #[error("Tty: a terminal (docker run -t) is not supported by hulld yet; run without -t")]
     TtyUnsupported,
+    #[error("{0}")]
+    BadOption(String),
+    #[error("configured logging driver does not support reading (container {0} has log driver none)")]
+    LogsUnsupported(String),
     #[error("Container {0} is not running")]
     NotRunning(String),
     #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
@@ -136,6 +142,10 @@ pub(crate) struct Table {
     pub removed: Vec<(String, i32)>,
     /// Exec instances (in memory only, as in Docker they do not survive the daemon).
     pub execs: HashMap<String, exec::ExecRecord>,
+    /// Attach requests waiting for a container's next start (interactive.rs).
+    pub pending_attach: HashMap<String, u32>,
+    /// daemon.json's `log-driver` (key "log-driver") and `log-opts`.
+    pub log_defaults: std::collections::BTreeMap<String, String>,
 }
 
 /// The container service hulld's routes call (always on a blocking thread).

@@ -41,6 +41,15 @@ pub struct RunState {
     pub error: String,
     /// How many times it has exited (waiters for the next exit compare it).
     pub exits: u64,
+    /// Restarts by the shim's restart policy since the last `docker start`.
+    #[serde(default)]
+    pub restart_count: u64,
+    /// Waiting out the restart back-off.
+    #[serde(default)]
+    pub restarting: bool,
+    /// Stopped by the user (stop, kill, rm -f): `unless-stopped` is not restarted at boot.
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 impl Default for RunState {
@@ -54,6 +63,9 @@ impl Default for RunState {
             finished_at: ZERO_TIME.into(),
             error: String::new(),
             exits: 0,
+            restart_count: 0,
+            restarting: false,
+            stopped_by_user: false,
         }
     }
 }

@@ -115,10 +115,8 @@ impl ContainerService {
         }
         if let Some(o) = host_config.as_object_mut() {
             // SDKs read these (docker-py's run() checks the log driver).
-            o.insert(
-                "LogConfig".into(),
-                json!({ "Type": "json-file", "Config": {} }),
-            );
+            o.entry("LogConfig")
+                .or_insert(json!({ "Type": "json-file", "Config": {} }));
             o.insert("NetworkMode".into(), json!(r.network_mode_shown()));
             o.insert("AutoRemove".into(), json!(r.auto_remove));
             o.entry("RestartPolicy")
@@ -135,7 +133,7 @@ impl ContainerService {
                 "Status": r.state.status.as_str(),
                 "Running": running,
                 "Paused": false,
-                "Restarting": false,
+                "Restarting": r.state.restarting,
                 "OOMKilled": false,
                 "Dead": false,
                 "Pid": if running { r.state.pid } else { 0 },
@@ -148,7 +146,7 @@ impl ContainerService {
             "LogPath": self.log_path(&r.id).display().to_string(),
             "Driver": "hull-overlay",
             "Platform": "linux",
-            "RestartCount": 0,
+            "RestartCount": r.state.restart_count,
             "Config": config,
             "HostConfig": host_config,
             "Mounts": [],
