@@ -72,3 +72,65 @@ fn run_i_pipes_stdin() {
     let (code, out, _) = piped(&d, &["run", "--rm", "busybox", "cat"], b"ignored\n");
     assert_eq!((code, out.as_str()), (0, ""));
 }
+
+/// Runs `docker args...` on a pty driven by `steps` (see interactive/pty_drive.py); the
+/// exit code and the driver's report.
+fn on_pty(d: &Hulld, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interactive/pty_drive.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(steps.to_string())
+        .arg("--")
+        .arg(CLI)
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", &d.docker_config)
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_API_VERSION")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned()
+        + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn run_it_through_a_pty_with_resize() {
+    if !preflight(&["/usr/bin/python3"]) {
+        return;
+    }
+    let d = daemon();
+    let steps = serde_json::json!([
+        ["expect", "# "],
+        ["send", "echo $((6*7))\r"],
+        ["expect", "42"],
+        ["send", "tty; stty size\r"],
+        ["expect", "/dev/pts/0"],
+        ["expect", "24 80"],
+        ["resize", 40, 120],
+        ["sleep", 1],
+        ["send", "stty size\r"],
+        ["expect", "40 120"],
+        ["send", "exit 3\r"],
+    ]);
+    let (code, report) = on_pty(&d, steps, &["run", "-it", "--name", "t1", "busybox", "sh"]);
+    assert_eq!(code, 3, "{report}\n--- hulld ---\n{}", d.log());
+    // The terminal's output is in the log too (one stream, as Docker's).
+    let logs = d.ok(CLI, &["logs", "t1"]);
+    assert!(logs.contains("40 120"), "{logs}");
+    let v = inspect(&d, "t1");
+    assert_eq!(v["Config"]["Tty"], true);
+    assert_eq!(v["State"]["ExitCode"], 3);
+
+    // start -ai: the same container again, attached.
+    let steps = serde_json::json!([
+        ["expect", "# "],
+        ["send", "echo again-$((1+1))\r"],
+        ["expect", "again-2"],
+        ["send", "exit\r"],
+    ]);
+    let (code, report) = on_pty(&d, steps, &["start", "-ai", "t1"]);
+    assert_eq!(code, 0, "{report}\n--- hulld ---\n{}", d.log());
+    d.ok(CLI, &["rm", "t1"]);
+}

@@ -1,0 +1,71 @@
+"""Drives a command through a pseudo-terminal for hulld's interactive tests.
+
+usage: pty_drive.py SCRIPT-JSON -- COMMAND...
+SCRIPT-JSON is a list of steps: ["send", text] writes to the terminal, ["expect", text]
+waits (20 s at most) for text in the output since the last expect, ["resize", rows, cols]
+sets the terminal's size (the process gets SIGWINCH), ["sleep", seconds].
+Exits with the command's exit code; on a failed expect with 99 and the output so far.
+"""
+import fcntl, json, os, pty, select, struct, sys, termios, time
+
+sep = sys.argv.index("--")
+steps = json.loads(sys.argv[1])
+cmd = sys.argv[sep + 1:]
+
+
+def set_size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+pid, fd = pty.fork()
+if pid == 0:
+    set_size(0, 24, 80)
+    os.execvp(cmd[0], cmd)
+
+out = b""
+seen = 0
+
+
+def pump(timeout):
+    global out
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return True
+    try:
+        data = os.read(fd, 65536)
+    except OSError:
+        return False
+    if not data:
+        return False
+    out += data
+    return True
+
+
+for step in steps:
+    kind = step[0]
+    if kind == "send":
+        os.write(fd, step[1].encode())
+    elif kind == "resize":
+        set_size(fd, step[1], step[2])
+    elif kind == "sleep":
+        end = time.time() + step[1]
+        while time.time() < end and pump(0.05):
+            pass
+    elif kind == "expect":
+        want = step[1].encode()
+        end = time.time() + 20
+        while want not in out[seen:]:
+            if time.time() > end or not pump(0.2):
+                if want in out[seen:]:
+                    break
+                sys.stdout.write("EXPECT FAILED: %r\nOUTPUT: %r\n" % (step[1], out))
+                os.kill(pid, 9)
+                sys.exit(99)
+        seen = out.index(want, seen) + len(want)
+
+end = time.time() + 30
+while time.time() < end and pump(0.2):
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write("OUTPUT: %r\n" % out)
+sys.exit(os.waitstatus_to_exitcode(status))
