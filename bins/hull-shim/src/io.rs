@@ -128,9 +128,7 @@ impl Client {
     /// Sends what is buffered (blocking, a second at most) and closes.
     fn finish(mut self) {
         let _ = self.sock.set_nonblocking(false);
-        let _ = self
-            .sock
-            .set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = self.sock.set_write_timeout(Some(Duration::from_secs(1)));
         if !self.gone {
             let _ = self.sock.write_all(&self.out);
         }

@@ -235,7 +235,14 @@ pub fn run(dir: &Path) -> u8 {
             ..read_state(dir)
         };
         write_state(dir, &state);
-        let code = io::serve(pid, &env.sig, &env.listener, &mut clients, &mut stdio, &mut log);
+        let code = io::serve(
+            pid,
+            &env.sig,
+            &env.listener,
+            &mut clients,
+            &mut stdio,
+            &mut log,
+        );
         drop(stdio);
         if let Err(e) = rt.delete(&cfg.id, true) {
             eprintln!("hull-shim: deleting the container's runtime state: {e}");

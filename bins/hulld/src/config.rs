@@ -61,6 +61,9 @@ struct File {
     debug: Option<bool>,
     insecure_registries: Option<Vec<String>>,
     bridge: Option<String>,
+    /// Containers' default log driver (json-file or none) and its options.
+    log_driver: Option<String>,
+    log_opts: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The merged settings.
@@ -74,6 +77,9 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// `--bridge none`: no bridge networking.
     pub no_bridge: bool,
+    /// daemon.json's `log-driver` and `log-opts` (checked when the container service opens).
+    pub log_driver: Option<String>,
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +203,8 @@ pub fn load(flags: Flags) -> Result<Config, ConfigError> {
             flags.insecure_registries
         },
         no_bridge,
+        log_driver: file.log_driver,
+        log_opts: file.log_opts.unwrap_or_default(),
     };
     for (what, p) in [
         ("--data-root", &cfg.data_root),

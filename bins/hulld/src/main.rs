@@ -164,6 +164,9 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
         events.clone(),
     );
     let containers = open_containers(&cfg, &image_root)?;
+    containers
+        .set_log_defaults(cfg.log_driver.clone(), cfg.log_opts.clone())
+        .context("daemon.json log-driver/log-opts")?;
     let daemon = Arc::new(Daemon {
         images: Arc::new(images),
         containers,

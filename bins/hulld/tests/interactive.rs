@@ -76,7 +76,10 @@ fn run_i_pipes_stdin() {
 /// Runs `docker args...` on a pty driven by `steps` (see interactive/pty_drive.py); the
 /// exit code and the driver's report.
 fn on_pty(d: &Hulld, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interactive/pty_drive.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interactive/pty_drive.py"
+    );
     let out = Command::new("/usr/bin/python3")
         .arg(script)
         .arg(steps.to_string())
@@ -90,8 +93,8 @@ fn on_pty(d: &Hulld, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -133,4 +136,212 @@ fn run_it_through_a_pty_with_resize() {
     let (code, report) = on_pty(&d, steps, &["start", "-ai", "t1"]);
     assert_eq!(code, 0, "{report}\n--- hulld ---\n{}", d.log());
     d.ok(CLI, &["rm", "t1"]);
+}
+
+fn status(d: &Hulld, name: &str) -> (String, u64, i64) {
+    let v = inspect(d, name);
+    (
+        v["State"]["Status"].as_str().unwrap_or("").to_string(),
+        v["RestartCount"].as_u64().unwrap_or(999),
+        v["State"]["ExitCode"].as_i64().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn restart_policies() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = daemon();
+    // on-failure:2 restarts exactly twice, then stays exited with the last code.
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "rf",
+            "--restart",
+            "on-failure:2",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ran; exit 5",
+        ],
+    );
+    wait_until("rf to stay exited", Duration::from_secs(20), || {
+        status(&d, "rf").0 == "exited"
+    });
+    assert_eq!(status(&d, "rf"), ("exited".into(), 2, 5), "{}", d.log());
+    let logs = d.ok(CLI, &["logs", "rf"]);
+    assert_eq!(logs.matches("ran").count(), 3, "{logs}");
+    // on-failure does not restart a success.
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ok",
+            "--restart",
+            "on-failure",
+            "busybox",
+            "true",
+        ],
+    );
+    wait_until("ok to exit", Duration::from_secs(10), || {
+        status(&d, "ok").0 == "exited"
+    });
+    assert_eq!(status(&d, "ok"), ("exited".into(), 0, 0));
+
+    // always: restarts until stopped, and stop ends it for good.
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "al",
+            "--restart",
+            "always",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.2; exit 1",
+        ],
+    );
+    wait_until("al to restart 3 times", Duration::from_secs(30), || {
+        status(&d, "al").1 >= 3
+    });
+    d.ok(CLI, &["stop", "-t", "1", "al"]);
+    let (st, count, _) = status(&d, "al");
+    assert_eq!(st, "exited");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        status(&d, "al"),
+        (st, count, status(&d, "al").2),
+        "restarted after stop"
+    );
+    // A long-running always container is stopped for good too.
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "al2",
+            "--restart",
+            "always",
+            "busybox",
+            "sleep",
+            "100",
+        ],
+    );
+    d.ok(CLI, &["stop", "-t", "1", "al2"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(status(&d, "al2").0, "exited");
+    assert_eq!(status(&d, "al2").1, 0);
+
+    // Bad policies are refused like Docker's (the CLI checks some itself: ask the API).
+    for (policy, words) in [
+        (r#"{"Name":"sometimes"}"#, "invalid restart policy"),
+        (
+            r#"{"Name":"always","MaximumRetryCount":2}"#,
+            "maximum retry count",
+        ),
+    ] {
+        let body = format!(r#"{{"Image":"busybox","HostConfig":{{"RestartPolicy":{policy}}}}}"#);
+        let (code, text) = d.curl(
+            &[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+            ],
+            "/containers/create",
+        );
+        assert_eq!(code, 400, "{text}");
+        assert!(text.contains(words), "{text}");
+    }
+    d.ok(CLI, &["rm", "-f", "rf", "ok", "al", "al2"]);
+}
+
+#[test]
+fn log_rotation_and_driver_none() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = daemon();
+    let id = d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=3",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done",
+        ],
+    );
+    let id = id.trim().to_string();
+    d.ok(CLI, &["wait", &id]);
+    let log = d
+        .dir
+        .path()
+        .join(format!("data/containers/{id}/{id}-json.log"));
+    let name = |n: u32| std::path::PathBuf::from(format!("{}.{n}", log.display()));
+    for p in [log.clone(), name(1), name(2)] {
+        let len = std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{p:?}: {e}"))
+            .len();
+        assert!(len > 0 && len <= 1024, "{p:?} is {len} bytes");
+    }
+    assert!(!name(3).exists(), "max-file=3 keeps three files");
+    let logs = d.ok(CLI, &["logs", &id]);
+    let lines: Vec<u32> = logs
+        .lines()
+        .map(|l| l.trim_start_matches("line-").parse().unwrap())
+        .collect();
+    assert_eq!(lines.last(), Some(&299), "{logs}");
+    assert!(
+        lines.len() > 10 && lines.len() < 300,
+        "{} lines kept",
+        lines.len()
+    );
+    assert!(lines.windows(2).all(|w| w[1] == w[0] + 1), "{lines:?}");
+    let tail = d.ok(CLI, &["logs", "--tail", "2", &id]);
+    assert_eq!(tail, "line-298\nline-299\n");
+    let v = inspect(&d, &id);
+    assert_eq!(v["HostConfig"]["LogConfig"]["Config"]["max-size"], "1k");
+
+    let e = d.fails(
+        CLI,
+        &["run", "--log-opt", "max-size=lots", "busybox", "true"],
+    );
+    assert!(e.contains("max-size"), "{e}");
+    let e = d.fails(CLI, &["run", "--log-driver", "syslog", "busybox", "true"]);
+    assert!(e.contains("syslog"), "{e}");
+
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "--name",
+            "quiet",
+            "--log-driver",
+            "none",
+            "busybox",
+            "echo",
+            "x",
+        ],
+    );
+    let e = d.fails(CLI, &["logs", "quiet"]);
+    assert!(e.contains("does not support reading"), "{e}");
+    d.ok(CLI, &["rm", &id, "quiet"]);
 }

@@ -217,12 +217,29 @@ fn frames(
     done: impl Fn(&ContainerService) -> bool + Send + 'static,
 ) -> Result<mpsc::Receiver<Bytes>, ContainersError> {
     let path = svc.log_path(&id);
+    if svc
+        .get(&id)
+        .is_ok_and(|r| crate::containers::interactive::no_log(&r))
+    {
+        return Err(ContainersError::LogsUnsupported(id));
+    }
     let file = std::fs::File::open(&path).map_err(crate::containers::io_err("opening", &path))?;
+    let prefix = if offset == 0 {
+        logs::rotated_prefix(&path)
+    } else {
+        Vec::new()
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::task::spawn_blocking(move || {
-        logs::stream(file, offset, &o, &|| done(&svc), &mut |f| {
-            tx.blocking_send(Bytes::from(f)).is_ok()
-        });
+        logs::stream(
+            file,
+            offset,
+            prefix,
+            Some(&path),
+            &o,
+            &|| done(&svc),
+            &mut |f| tx.blocking_send(Bytes::from(f)).is_ok(),
+        );
     });
     Ok(rx)
 }

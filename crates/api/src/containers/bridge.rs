@@ -45,7 +45,11 @@ pub fn read_client<R: AsyncRead + Unpin + Send + 'static>(
                     return;
                 }
                 Ok(n) => {
-                    if tx.send(Some(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    if tx
+                        .send(Some(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -153,12 +157,14 @@ pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
             for (kind, payload) in proto::split(&mut pending) {
                 let ok = match kind {
                     _ if want.tty => client_w.write_all(&payload).await.is_ok(),
-                    proto::STDOUT if want.stdout => {
-                        client_w.write_all(&proto::frame(kind, &payload)).await.is_ok()
-                    }
-                    proto::STDERR if want.stderr => {
-                        client_w.write_all(&proto::frame(kind, &payload)).await.is_ok()
-                    }
+                    proto::STDOUT if want.stdout => client_w
+                        .write_all(&proto::frame(kind, &payload))
+                        .await
+                        .is_ok(),
+                    proto::STDERR if want.stderr => client_w
+                        .write_all(&proto::frame(kind, &payload))
+                        .await
+                        .is_ok(),
                     _ => true,
                 };
                 if !ok {
@@ -207,7 +213,10 @@ pub fn upgraded_response(tty: bool) -> hyper::Response<crate::body::ApiBody> {
         crate::body::ApiBody::empty(),
     );
     let h = r.headers_mut();
-    h.insert("Connection", hyper::header::HeaderValue::from_static("Upgrade"));
+    h.insert(
+        "Connection",
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
     h.insert("Upgrade", hyper::header::HeaderValue::from_static("tcp"));
     r
 }

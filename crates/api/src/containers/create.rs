@@ -77,8 +77,7 @@ impl ContainerService {
         let (cfg, host) = hull_engine::parse_create_body(body)?;
         let raw: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let raw_host = raw.get("HostConfig").cloned().unwrap_or_default();
-        let log_config =
-            super::interactive::effective_log_config(&raw_host, &self.log_defaults())?;
+        let log_config = super::interactive::effective_log_config(&raw_host, &self.log_defaults())?;
         super::interactive::check_restart_policy(&raw_host, host.auto_remove)?;
         if let Some(n) = name {
             if !valid_name(n.strip_prefix('/').unwrap_or(n)) {

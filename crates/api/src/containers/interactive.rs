@@ -43,7 +43,11 @@ pub fn effective_log_config(
     defaults: &BTreeMap<String, String>,
 ) -> Result<Value, ContainersError> {
     let lc = host_config.get("LogConfig").cloned().unwrap_or(Value::Null);
-    let mut typ = lc.get("Type").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut typ = lc
+        .get("Type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut opts: BTreeMap<String, String> = lc
         .get("Config")
         .and_then(|c| serde_json::from_value(c.clone()).ok())
@@ -134,7 +138,9 @@ pub fn check_restart_policy(host_config: &Value, auto_remove: bool) -> Result<()
         other => {
             return Err(bad(
                 "RestartPolicy",
-                format!("invalid restart policy {other:?} (no, always, unless-stopped, on-failure)"),
+                format!(
+                    "invalid restart policy {other:?} (no, always, unless-stopped, on-failure)"
+                ),
             ))
         }
     }
@@ -193,13 +199,20 @@ pub fn rotation(rec: &Record) -> Rotation {
 }
 
 impl ContainerService {
-    /// daemon.json's `log-driver` and `log-opts`, the defaults of containers created later.
-    pub fn set_log_defaults(&self, driver: Option<String>, opts: BTreeMap<String, String>) {
+    /// daemon.json's `log-driver` and `log-opts`, the defaults of containers created later
+    /// (checked as a container's LogConfig is).
+    pub fn set_log_defaults(
+        &self,
+        driver: Option<String>,
+        opts: BTreeMap<String, String>,
+    ) -> Result<(), ContainersError> {
         let mut d = opts;
         if let Some(driver) = driver {
             d.insert("log-driver".into(), driver);
         }
+        effective_log_config(&Value::Null, &d)?;
         self.table().log_defaults = d;
+        Ok(())
     }
 
     pub(crate) fn log_defaults(&self) -> BTreeMap<String, String> {
@@ -294,7 +307,10 @@ mod tests {
     fn log_config_is_checked_and_defaults_apply() {
         let d: BTreeMap<String, String> = [("max-size".to_string(), "1m".to_string())].into();
         let v = effective_log_config(&json!({}), &d).unwrap();
-        assert_eq!(v, json!({"Type": "json-file", "Config": {"max-size": "1m"}}));
+        assert_eq!(
+            v,
+            json!({"Type": "json-file", "Config": {"max-size": "1m"}})
+        );
         let e = effective_log_config(
             &json!({"LogConfig": {"Type": "json-file", "Config": {"max-size": "huge"}}}),
             &d,

@@ -258,8 +258,8 @@ impl ContainerService {
             let shim = rec.state.shim_pid;
             let running = rec.running();
             let policy = super::interactive::restart_policy(&rec.host_config).name;
-            let again = policy == "always"
-                || (policy == "unless-stopped" && !rec.state.stopped_by_user);
+            let again =
+                policy == "always" || (policy == "unless-stopped" && !rec.state.stopped_by_user);
             self.table().records.insert(id.clone(), rec);
             if !running {
                 continue;
@@ -271,7 +271,9 @@ impl ContainerService {
                 svc.exited(&id);
                 if again {
                     match svc.start(&id) {
-                        Ok(_) => tracing::info!("container {id}: restarted (restart policy {policy})"),
+                        Ok(_) => {
+                            tracing::info!("container {id}: restarted (restart policy {policy})")
+                        }
                         Err(e) => tracing::warn!("container {id}: restarting it ({policy}): {e}"),
                     }
                 }

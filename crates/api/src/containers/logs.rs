@@ -1,8 +1,11 @@
 //! Reading the json-file log back: Docker's multiplexed stream framing (non-TTY), tail,
-//! timestamps, and following a log that the shim is still writing.
+//! timestamps, and following a log that the shim is still writing. Rotated files
+//! (`<log>.N` oldest ... `<log>.1`) are read first ([`rotated_prefix`]); a follow that sees
+//! the file rotated under it goes on in the new one.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 use std::time::Duration;
 
 /// Which entries and how (`GET /containers/{id}/logs`'s parameters).
@@ -42,12 +45,40 @@ pub fn entry_frame(line: &[u8], o: &LogOptions) -> Option<Vec<u8>> {
     Some(frame(stream, log.as_bytes()))
 }
 
-/// Sends the frames of `file` from `offset`: what is there (its last `tail` lines), then
-/// with `follow` what is appended until `done()` (checked when no more is there, then read
-/// once more). Stops early when `send` returns false (the client went away).
+/// The content of the rotated files of the log at `path`, oldest first.
+pub fn rotated_prefix(path: &Path) -> Vec<u8> {
+    let mut n = 0;
+    while hull_shim::jsonlog::rotated(path, n + 1).exists() {
+        n += 1;
+    }
+    let mut out = Vec::new();
+    for i in (1..=n).rev() {
+        if let Ok(b) = std::fs::read(hull_shim::jsonlog::rotated(path, i)) {
+            out.extend_from_slice(&b);
+        }
+    }
+    out
+}
+
+/// Whether `path` is no longer the file `f` (it was rotated).
+fn replaced(f: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() != b.ino() || a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Sends the frames of `prefix` and then `file` from `offset`: what is there (its last
+/// `tail` lines), then with `follow` what is appended until `done()` (checked when no more
+/// is there, then read once more); when `path` (the file's name) is given and the file is
+/// rotated away meanwhile, the new file is followed. Stops early when `send` returns false
+/// (the client went away).
 pub fn stream(
     mut file: File,
     offset: u64,
+    prefix: Vec<u8>,
+    path: Option<&Path>,
     o: &LogOptions,
     done: &dyn Fn() -> bool,
     send: &mut dyn FnMut(Vec<u8>) -> bool,
@@ -55,7 +86,7 @@ pub fn stream(
     if file.seek(SeekFrom::Start(offset)).is_err() {
         return;
     }
-    let mut pending: Vec<u8> = Vec::new();
+    let mut pending: Vec<u8> = prefix;
     let mut buf = vec![0u8; 64 * 1024];
     let mut first = true;
     let mut finishing = false;
@@ -95,6 +126,12 @@ pub fn stream(
             return;
         }
         if !got {
+            if let Some(p) = path.filter(|p| replaced(&file, p)) {
+                if let Ok(f) = File::open(p) {
+                    file = f;
+                    continue;
+                }
+            }
             if done() {
                 finishing = true;
                 continue;
@@ -133,10 +170,55 @@ mod tests {
             ..Default::default()
         };
         let mut got = Vec::new();
-        stream(File::open(&p).unwrap(), 0, &o, &|| true, &mut |f| {
-            got.push(f);
-            true
-        });
+        stream(
+            File::open(&p).unwrap(),
+            0,
+            Vec::new(),
+            None,
+            &o,
+            &|| true,
+            &mut |f| {
+                got.push(f);
+                true
+            },
+        );
         assert_eq!(got, vec![frame(1, b"l2\n")]);
+    }
+
+    #[test]
+    fn rotated_files_come_first_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        let line = |t: &str| {
+            format!(
+                "{{\"log\":\"{t}\\n\",\"stream\":\"stdout\",\"time\":\"2026-01-01T00:00:00Z\"}}\n"
+            )
+        };
+        std::fs::write(hull_shim::jsonlog::rotated(&p, 2), line("a")).unwrap();
+        std::fs::write(hull_shim::jsonlog::rotated(&p, 1), line("b")).unwrap();
+        std::fs::write(&p, line("c")).unwrap();
+        let o = LogOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut got = Vec::new();
+        let prefix = rotated_prefix(&p);
+        stream(
+            File::open(&p).unwrap(),
+            0,
+            prefix,
+            Some(&p),
+            &o,
+            &|| true,
+            &mut |f| {
+                got.push(f);
+                true
+            },
+        );
+        assert_eq!(
+            got,
+            vec![frame(1, b"a\n"), frame(1, b"b\n"), frame(1, b"c\n")]
+        );
     }
 }

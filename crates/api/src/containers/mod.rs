@@ -13,10 +13,10 @@
 //! itself: `start` spawns a `hull-shim` (its own session, so it outlives hulld) and reads its
 //! one-line report; a thread waits for the shim and records the exit (`lifecycle.rs`).
 
+pub mod bridge;
 mod create;
 pub mod exec;
 pub mod host;
-pub mod bridge;
 pub mod interactive;
 mod lifecycle;
 pub mod logs;
@@ -75,7 +75,9 @@ pub enum ContainersError {
     TtyUnsupported,
     #[error("{0}")]
     BadOption(String),
-    #[error("configured logging driver does not support reading (container {0} has log driver none)")]
+    #[error(
+        "configured logging driver does not support reading (container {0} has log driver none)"
+    )]
     LogsUnsupported(String),
     #[error("Container {0} is not running")]
     NotRunning(String),
