@@ -167,7 +167,7 @@ pub fn reap(pid: i32) -> Option<i32> {
 pub fn serve(
     pid: i32,
     sig: &SignalFd,
-    listener: &UnixListener,
+    listener: Option<&UnixListener>,
     clients: &mut Vec<Client>,
     stdio: &mut Stdio,
     log: &mut Option<Log>,
@@ -197,9 +197,16 @@ pub fn serve(
         let nout = stdio.outputs.len();
         let read_clients = stdin_buf.len() < STDIN_BACKLOG;
         let (ready, stdin_ready, client_ready) = {
+            // Without a listener the signalfd stands in its place (index 1), never read there.
+            let lfd = listener.map_or(sig.as_fd(), |l| l.as_fd());
+            let lev = if listener.is_some() {
+                PollFlags::POLLIN
+            } else {
+                PollFlags::empty()
+            };
             let mut fds = vec![
                 PollFd::new(sig.as_fd(), PollFlags::POLLIN),
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(lfd, lev),
             ];
             for (fd, _) in &stdio.outputs {
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
@@ -248,7 +255,7 @@ pub fn serve(
                 exited_at = Some(Instant::now());
             }
         }
-        if ready[1].contains(PollFlags::POLLIN) {
+        if let (true, Some(listener)) = (ready[1].contains(PollFlags::POLLIN), listener) {
             while let Ok((s, _)) = listener.accept() {
                 clients.push(Client::new(s));
             }

@@ -238,7 +238,7 @@ pub fn run(dir: &Path) -> u8 {
         let code = io::serve(
             pid,
             &env.sig,
-            &env.listener,
+            Some(&env.listener),
             &mut clients,
             &mut stdio,
             &mut log,

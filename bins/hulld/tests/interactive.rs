@@ -345,3 +345,41 @@ fn log_rotation_and_driver_none() {
     assert!(e.contains("does not support reading"), "{e}");
     d.ok(CLI, &["rm", &id, "quiet"]);
 }
+
+#[test]
+fn exec_it_and_exec_i() {
+    if !preflight(&["/usr/bin/python3"]) {
+        return;
+    }
+    let d = daemon();
+    d.ok(
+        CLI,
+        &["run", "-d", "--name", "box", "busybox", "sleep", "300"],
+    );
+    let steps = serde_json::json!([
+        ["expect", "# "],
+        ["send", "echo in-exec-$((2*21))\r"],
+        ["expect", "in-exec-42"],
+        ["send", "tty; stty size\r"],
+        ["expect", "/dev/pts/"],
+        ["expect", "24 80"],
+        ["resize", 33, 99],
+        ["sleep", 1],
+        ["send", "stty size\r"],
+        ["expect", "33 99"],
+        ["send", "exit 4\r"],
+    ]);
+    let (code, report) = on_pty(&d, steps, &["exec", "-it", "box", "sh"]);
+    assert_eq!(code, 4, "{report}\n--- hulld ---\n{}", d.log());
+    // Piped stdin to exec -i, and output and exit code without a tty.
+    let (code, out, err) = piped(
+        &d,
+        &["exec", "-i", "box", "sh", "-c", "cat; exit 2"],
+        b"piped\n",
+    );
+    assert_eq!((code, out.as_str()), (2, "piped\n"), "{err}");
+    let (code, _, err) = piped(&d, &["exec", "box", "nosuchcmd"], b"");
+    assert_ne!(code, 0);
+    assert!(err.contains("executable file not found"), "{err}");
+    d.ok(CLI, &["rm", "-f", "box"]);
+}

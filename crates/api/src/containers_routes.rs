@@ -7,10 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::body::{json_response, ok_json, read_bytes, response, ApiBody};
@@ -300,7 +297,7 @@ async fn attach(
         })
         .await;
         if let Ok(Ok(Some(shim))) = connected {
-            bridge::run(shim, w, input, None, want).await;
+            bridge::run(shim, w, input, None, want, None).await;
         }
         reader.abort();
     });
@@ -324,36 +321,6 @@ fn size_params(q: &Query) -> Result<(u16, u16)> {
     Ok((num("h")?, num("w")?))
 }
 
-/// Docker's hijacked stream: `101 UPGRADED` (`Upgrade: tcp`), then the frames from `rx` on
-/// the raw connection, which is shut down when they end.
-fn hijack(upgrade: hyper::upgrade::OnUpgrade, mut rx: mpsc::Receiver<Bytes>) -> Response<ApiBody> {
-    tokio::spawn(async move {
-        let upgraded = match upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!("attach: the connection was not upgraded: {e}");
-                return;
-            }
-        };
-        let mut io = TokioIo::new(upgraded);
-        while let Some(b) = rx.recv().await {
-            if io.write_all(&b).await.is_err() {
-                return;
-            }
-        }
-        let _ = io.shutdown().await;
-    });
-    let mut r = response(
-        StatusCode::SWITCHING_PROTOCOLS,
-        MULTIPLEXED,
-        ApiBody::empty(),
-    );
-    let h = r.headers_mut();
-    h.insert("Connection", HeaderValue::from_static("Upgrade"));
-    h.insert("Upgrade", HeaderValue::from_static("tcp"));
-    r
-}
-
 /// `/exec/{id}/start` and `/exec/{id}/json`; `route` is the path after `/exec/`.
 pub async fn exec_route(
     svc: Arc<ContainerService>,
@@ -367,8 +334,14 @@ pub async fn exec_route(
             let v = blocking("exec inspect", move || svc.exec_inspect(&id)).await?;
             Ok(ok_json(&v))
         }
-        (Method::POST, "resize") => Ok(response(StatusCode::OK, "", ApiBody::empty())),
+        (Method::POST, "resize") => {
+            let q = Query::parse(req.uri().query())?;
+            let (h, w) = size_params(&q)?;
+            blocking("exec resize", move || svc.exec_resize(&id, h, w)).await?;
+            Ok(response(StatusCode::OK, "", ApiBody::empty()))
+        }
         (Method::POST, "start") => {
+            use crate::containers::bridge::{self, Want};
             let upgrade = hyper::upgrade::on(&mut req);
             let body = read_bytes(req.into_body(), 1 << 16).await?;
             let v: serde_json::Value = if body.is_empty() {
@@ -377,16 +350,46 @@ pub async fn exec_route(
                 serde_json::from_slice(&body)
                     .map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))?
             };
-            if v["Tty"].as_bool() == Some(true) {
-                return Err(ContainersError::TtyUnsupported.into());
-            }
             let detach = v["Detach"].as_bool() == Some(true);
-            let mut rx = blocking("exec start", move || svc.exec_start(&id)).await?;
+            let exec = blocking("exec start", move || svc.exec_start(&id)).await?;
+            let want = Want {
+                stdin: exec.stdin,
+                stdout: true,
+                stderr: true,
+                tty: exec.tty,
+            };
             if detach {
-                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                // Nobody attached: the helper's output is read and dropped until it ends.
+                tokio::spawn(async move {
+                    let (_tx, input) = tokio::sync::mpsc::channel(1);
+                    let sink = tokio::io::sink();
+                    bridge::run(exec.socket, sink, input, None, want, None).await;
+                });
                 return Ok(response(StatusCode::OK, "", ApiBody::empty()));
             }
-            Ok(hijack(upgrade, rx))
+            tokio::spawn(async move {
+                let upgraded = match upgrade.await {
+                    Ok(u) => u,
+                    Err(e) => {
+                        tracing::debug!("exec start: the connection was not upgraded: {e}");
+                        return;
+                    }
+                };
+                let (r, w) = bridge::split(upgraded);
+                let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (input, reader) = bridge::read_client(r, failed);
+                bridge::run(
+                    exec.socket,
+                    w,
+                    input,
+                    Some(exec.extra),
+                    want,
+                    Some(exec.done),
+                )
+                .await;
+                reader.abort();
+            });
+            Ok(bridge::upgraded_response(want.tty))
         }
         _ => Err(ApiError::NoRoute),
     }

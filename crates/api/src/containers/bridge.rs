@@ -65,13 +65,14 @@ pub fn read_client<R: AsyncRead + Unpin + Send + 'static>(
 
 /// Runs the attach over `shim` (a connected std socket) until the process ends or the
 /// client detaches. `input` is the client's stdin from [`read_client`]; `extra` more frames
-/// for the shim (resizes).
+/// for the shim (resizes); `done` is awaited before the client's connection is closed.
 pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
     shim: std::os::unix::net::UnixStream,
     mut client_w: W,
     mut input: mpsc::Receiver<Option<Bytes>>,
     mut extra: Option<mpsc::Receiver<Vec<u8>>>,
     want: Want,
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
 ) {
     let closer = shim.try_clone().ok();
     if shim.set_nonblocking(true).is_err() {
@@ -192,6 +193,9 @@ pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
         })
     };
     out_task.await;
+    if let Some(d) = done {
+        let _ = d.await;
+    }
     let _ = client_w.shutdown().await;
     watcher.abort();
     if let Some(c) = closer {

@@ -1,19 +1,37 @@
 //! `docker exec`: an exec instance is the container's process spec with the request's
-//! command, env, user and working directory; starting it runs `hull-shim exec FILE` (the
-//! runtime's exec forks, so it runs in that single-threaded helper) with its stdout and
-//! stderr on pipes, framed into Docker's multiplexed stream. The exit code is recorded
-//! before the stream ends, so a client that inspects the exec after EOF sees it.
+//! command, env, user, working directory and terminal; starting it runs `hull-shim exec
+//! FILE` (the runtime's exec forks, so it runs in that single-threaded helper) with one end
+//! of a socket pair as its stdin: the helper speaks the shim's attach protocol on it
+//! (output frames, stdin, resizes; see hull_shim::io::proto), which the route bridges to
+//! the hijacked connection (containers/bridge.rs). The exit code is recorded before the
+//! client's stream ends, so a client that inspects the exec after EOF sees it.
 
-use std::io::Read;
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::logs::frame;
 use super::{io_err, ContainerService, ContainersError};
+
+/// A started exec's ends for the route: the helper's socket, and `done` (the exit code is
+/// recorded).
+pub struct ExecIo {
+    pub socket: UnixStream,
+    pub done: oneshot::Receiver<()>,
+    pub tty: bool,
+    pub stdin: bool,
+    /// Frames for the helper (resizes), to give to the bridge.
+    pub extra: mpsc::Receiver<Vec<u8>>,
+}
+
+/// Where `POST /exec/{id}/resize` sends to, while the exec runs.
+fn resizers() -> &'static Mutex<HashMap<String, mpsc::Sender<Vec<u8>>>> {
+    static R: OnceLock<Mutex<HashMap<String, mpsc::Sender<Vec<u8>>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
 
 #[derive(Debug, Clone)]
 pub struct ExecRecord {
@@ -24,6 +42,8 @@ pub struct ExecRecord {
     pub running: bool,
     pub exit_code: Option<i32>,
     pub pid: i32,
+    pub tty: bool,
+    pub attach_stdin: bool,
 }
 
 /// Docker's exec create body, the parts hull serves.
@@ -35,6 +55,7 @@ struct ExecRequest {
     user: String,
     working_dir: String,
     tty: bool,
+    attach_stdin: bool,
     privileged: bool,
 }
 
@@ -61,9 +82,6 @@ impl ContainerService {
         if req.cmd.is_empty() {
             return Err(bad("Cmd: no command given"));
         }
-        if req.tty {
-            return Err(ContainersError::TtyUnsupported);
-        }
         if req.privileged {
             return Err(bad("Privileged: a privileged exec is refused by policy"));
         }
@@ -77,7 +95,13 @@ impl ContainerService {
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| bad(e.to_string())))?;
         let mut process = spec.get("process").cloned().unwrap_or_else(|| json!({}));
         process["args"] = json!(req.cmd);
-        process["terminal"] = json!(false);
+        process["terminal"] = json!(req.tty);
+        if req.tty {
+            // The size comes with the first resize.
+            if let Some(o) = process.as_object_mut() {
+                o.remove("consoleSize");
+            }
+        }
         if let Some(extra) = req.env {
             let mut env: Vec<String> = process["env"]
                 .as_array()
@@ -114,6 +138,8 @@ impl ContainerService {
                 running: false,
                 exit_code: None,
                 pid: 0,
+                tty: req.tty,
+                attach_stdin: req.attach_stdin,
             },
         );
         Ok(id)
@@ -138,12 +164,12 @@ impl ContainerService {
             "Running": e.running,
             "ExitCode": e.exit_code,
             "Pid": e.pid,
-            "OpenStdin": false,
+            "OpenStdin": e.attach_stdin,
             "OpenStdout": true,
             "OpenStderr": true,
             "CanRemove": false,
             "ProcessConfig": {
-                "tty": false,
+                "tty": e.tty,
                 "entrypoint": args.first(),
                 "arguments": args.get(1..).unwrap_or_default(),
                 "privileged": false,
@@ -152,12 +178,8 @@ impl ContainerService {
         }))
     }
 
-    /// Starts an exec instance; its output frames come on the returned channel, which ends
-    /// after the exit code is recorded.
-    pub fn exec_start(
-        self: &Arc<Self>,
-        id: &str,
-    ) -> Result<mpsc::Receiver<Bytes>, ContainersError> {
+    /// Starts an exec instance: the helper's socket for the route's bridge.
+    pub fn exec_start(self: &Arc<Self>, id: &str) -> Result<ExecIo, ContainersError> {
         let e = {
             let mut t = self.table();
             let e = t
@@ -177,80 +199,77 @@ impl ContainerService {
             "id": e.container,
             "runtime_root": self.paths.runtime_root,
             "process": e.process,
+            "io": true,
+            "tty": e.tty,
+            "stdin": e.attach_stdin,
         });
-        let mut result = hull_runtime::state::write_atomic(&file, cfg.to_string().as_bytes())
-            .map_err(io_err("writing", &file));
-        let child = result.as_mut().ok().map(|_| {
-            Command::new(&self.shim.program)
+        let spawn = || -> Result<(std::process::Child, UnixStream), ContainersError> {
+            hull_runtime::state::write_atomic(&file, cfg.to_string().as_bytes())
+                .map_err(io_err("writing", &file))?;
+            let (ours, theirs) =
+                UnixStream::pair().map_err(io_err("making a socket pair for", &file))?;
+            let child = Command::new(&self.shim.program)
                 .args(&self.shim.args)
                 .arg("exec")
                 .arg(&file)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .spawn()
                 .map_err(|source| ContainersError::SpawnShim {
                     path: self.shim.program.clone(),
                     source,
-                })
-        });
-        let mut child = match (result, child) {
-            (Ok(()), Some(Ok(c))) => c,
-            (Err(err), _) | (Ok(()), Some(Err(err))) => {
+                })?;
+            Ok((child, ours))
+        };
+        let (mut child, socket) = match spawn() {
+            Ok(x) => x,
+            Err(err) => {
                 self.exec_done(id, 126);
                 let _ = std::fs::remove_file(&file);
                 return Err(err);
             }
-            (Ok(()), None) => unreachable!("a child is spawned when the file was written"),
         };
         if let Some(x) = self.table().execs.get_mut(id) {
             x.pid = child.id() as i32;
         }
-        let (tx, rx) = mpsc::channel::<Bytes>(64);
-        let mut pumps = Vec::new();
-        let outs: [(Option<Box<dyn Read + Send>>, u8); 2] = [
-            (
-                child
-                    .stdout
-                    .take()
-                    .map(|o| Box::new(o) as Box<dyn Read + Send>),
-                1,
-            ),
-            (
-                child
-                    .stderr
-                    .take()
-                    .map(|o| Box::new(o) as Box<dyn Read + Send>),
-                2,
-            ),
-        ];
-        for (out, stream) in outs {
-            let (Some(mut out), tx) = (out, tx.clone()) else {
-                continue;
-            };
-            pumps.push(std::thread::spawn(move || {
-                let mut buf = vec![0u8; 32 * 1024];
-                while let Ok(n) = out.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    // A client gone does not stop the reading: the process must not block.
-                    let _ = tx.blocking_send(Bytes::from(frame(stream, &buf[..n])));
-                }
-            }));
-        }
+        let (rtx, extra) = mpsc::channel(8);
+        resizers()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), rtx);
+        let (done_tx, done) = oneshot::channel();
         let svc = self.clone();
         let id = id.to_string();
         std::thread::spawn(move || {
-            for p in pumps {
-                let _ = p.join();
-            }
             let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(126);
+            resizers()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
             svc.exec_done(&id, code);
             let _ = std::fs::remove_file(&file);
-            drop(tx);
+            let _ = done_tx.send(());
         });
-        Ok(rx)
+        Ok(ExecIo {
+            socket,
+            done,
+            tty: e.tty,
+            stdin: e.attach_stdin,
+            extra,
+        })
+    }
+
+    /// `POST /exec/{id}/resize`: the exec's pty size (nothing without a tty).
+    pub fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<(), ContainersError> {
+        let e = self.exec_get(id)?;
+        if !e.tty {
+            return Ok(());
+        }
+        if let Some(tx) = resizers().lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            let _ = tx.try_send(hull_shim::io::proto::resize(height, width));
+        }
+        Ok(())
     }
 
     fn exec_done(&self, id: &str, code: i32) {
