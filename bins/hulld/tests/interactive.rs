@@ -383,3 +383,54 @@ fn exec_it_and_exec_i() {
     assert!(err.contains("executable file not found"), "{err}");
     d.ok(CLI, &["rm", "-f", "box"]);
 }
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: i64) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Prints the RSS of the shim of a running container, idle and interactive (no assert on
+/// the figure: it goes into bench/README.md; the test checks that there is one shim per
+/// container and that it is the process hulld recorded).
+#[test]
+fn shim_rss() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = daemon();
+    let id = d.ok(
+        CLI,
+        &["run", "-d", "-i", "busybox", "sh", "-c", "sleep 1; seq 1 20000; sleep 300"],
+    );
+    let id = id.trim();
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.dir.path().join(format!("data/containers/{id}/container.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    let shim = rec["state"]["shim_pid"].as_i64().unwrap();
+    assert!(shim > 0);
+    let cmdline = std::fs::read(format!("/proc/{shim}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains(id),
+        "pid {shim} is not this container's shim"
+    );
+    let idle = rss_kib(shim);
+    // After output to the log.
+    wait_until("the output", Duration::from_secs(20), || {
+        d.ok(CLI, &["logs", "--tail", "1", id]) == "20000\n"
+    });
+    let busy = rss_kib(shim);
+    let exe = std::fs::read_link(format!("/proc/{shim}/exe")).unwrap();
+    println!(
+        "hull-shim VmRSS: {idle} KiB idle, {busy} KiB after 20000 lines of output ({})",
+        exe.display()
+    );
+    d.ok(CLI, &["rm", "-f", id]);
+}
