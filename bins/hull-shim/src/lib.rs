@@ -235,6 +235,8 @@ pub fn run(dir: &Path) -> u8 {
             ..read_state(dir)
         };
         write_state(dir, &state);
+        // The create's allocations (spec, seccomp program) are not needed while it runs.
+        hull_sys::process::trim_heap();
         let code = io::serve(
             pid,
             &env.sig,

@@ -406,12 +406,24 @@ fn shim_rss() {
     let d = daemon();
     let id = d.ok(
         CLI,
-        &["run", "-d", "-i", "busybox", "sh", "-c", "sleep 1; seq 1 20000; sleep 300"],
+        &[
+            "run",
+            "-d",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; seq 1 20000; sleep 300",
+        ],
     );
     let id = id.trim();
     let rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(d.dir.path().join(format!("data/containers/{id}/container.json")))
-            .unwrap(),
+        &std::fs::read(
+            d.dir
+                .path()
+                .join(format!("data/containers/{id}/container.json")),
+        )
+        .unwrap(),
     )
     .unwrap();
     let shim = rec["state"]["shim_pid"].as_i64().unwrap();
@@ -428,6 +440,33 @@ fn shim_rss() {
     });
     let busy = rss_kib(shim);
     let exe = std::fs::read_link(format!("/proc/{shim}/exe")).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{shim}/status")).unwrap();
+    for l in status
+        .lines()
+        .filter(|l| l.starts_with("Rss") || l.starts_with("VmHWM"))
+    {
+        println!("hull-shim {l}");
+    }
+    let rollup = std::fs::read_to_string(format!("/proc/{shim}/smaps_rollup")).unwrap();
+    for l in rollup
+        .lines()
+        .filter(|l| l.starts_with("Pss") || l.starts_with("Private"))
+    {
+        println!("hull-shim {l}");
+    }
+    if std::env::var_os("HULL_SHIM_SMAPS").is_some() {
+        let smaps = std::fs::read_to_string(format!("/proc/{shim}/smaps")).unwrap();
+        let mut name = String::new();
+        for l in smaps.lines() {
+            if l.contains('-') && !l.starts_with(char::is_uppercase) {
+                name = l.to_string();
+            } else if let Some(v) = l.strip_prefix("Rss:") {
+                if v.trim() != "0 kB" {
+                    println!("{v:>10}  {name}");
+                }
+            }
+        }
+    }
     println!(
         "hull-shim VmRSS: {idle} KiB idle, {busy} KiB after 20000 lines of output ({})",
         exe.display()
