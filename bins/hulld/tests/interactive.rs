@@ -492,3 +492,108 @@ fn shim_rss() {
         d.ok(CLI, &["rm", "-f", m]);
     }
 }
+
+fn record_pids(d: &Hulld, name: &str) -> (i64, i64) {
+    let id = inspect(d, name)["Id"].as_str().unwrap().to_string();
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            d.dir
+                .path()
+                .join(format!("data/containers/{id}/container.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    (
+        rec["state"]["shim_pid"].as_i64().unwrap(),
+        rec["state"]["pid"].as_i64().unwrap(),
+    )
+}
+
+/// `always` and `unless-stopped` containers come back when hulld starts after their shims
+/// died (as after a reboot); a stopped `unless-stopped` and a policy-less one do not.
+#[test]
+fn restart_policies_at_daemon_start() {
+    if !preflight(&[]) {
+        return;
+    }
+    let mut d = daemon();
+    for (name, policy) in [
+        ("al", "always"),
+        ("us", "unless-stopped"),
+        ("us2", "unless-stopped"),
+        ("no", "no"),
+    ] {
+        d.ok(
+            CLI,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--restart",
+                policy,
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        );
+    }
+    d.ok(CLI, &["stop", "-t", "1", "us2"]);
+    let pids: Vec<(i64, i64)> = ["al", "us", "no"]
+        .iter()
+        .map(|n| record_pids(&d, n))
+        .collect();
+    assert!(d.stop(), "hulld did not stop: {}", d.log());
+    for (shim, init) in pids {
+        for p in [shim, init] {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    d.restart();
+    let running = |n: &str| inspect(&d, n)["State"]["Running"].as_bool().unwrap();
+    wait_until("al and us to run again", Duration::from_secs(20), || {
+        running("al") && running("us")
+    });
+    assert!(
+        !running("us2"),
+        "a stopped unless-stopped container was restarted"
+    );
+    assert!(!running("no"));
+    assert_eq!(d.ok(CLI, &["exec", "al", "echo", "back"]), "back\n");
+    d.ok(CLI, &["rm", "-f", "al", "us", "us2", "no"]);
+}
+
+/// `docker attach` to a running -it container: typed input runs, Ctrl-P Ctrl-Q detaches
+/// and the container keeps running.
+#[test]
+fn attach_and_detach() {
+    if !preflight(&["/usr/bin/python3"]) {
+        return;
+    }
+    let d = daemon();
+    d.ok(CLI, &["run", "-dit", "--name", "a", "busybox", "sh"]);
+    let steps = serde_json::json!([
+        ["sleep", 0.5],
+        ["send", "echo att-$((3*3))\r"],
+        ["expect", "att-9"],
+        ["send", "\u{10}\u{11}"],
+    ]);
+    let (code, report) = on_pty(&d, steps, &["attach", "a"]);
+    assert!(
+        report.contains("read escape sequence"),
+        "{report}\n--- hulld ---\n{}",
+        d.log()
+    );
+    let _ = code;
+    assert_eq!(inspect(&d, "a")["State"]["Running"], true);
+    // Attached again, exit ends the container and the attach.
+    let steps = serde_json::json!([["sleep", 0.5], ["send", "exit 6\r"],]);
+    let (code, report) = on_pty(&d, steps, &["attach", "a"]);
+    assert_eq!(code, 6, "{report}");
+    assert_eq!(inspect(&d, "a")["State"]["Running"], false);
+    d.ok(CLI, &["rm", "a"]);
+}

@@ -2,7 +2,6 @@
 //! hulld starts again.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +30,18 @@ pub enum WaitCondition {
 const POLL: Duration = Duration::from_millis(20);
 /// How often a shim's state.json is looked at.
 const WATCH: Duration = Duration::from_millis(50);
+
+/// Whether process `pid` exists and is not a zombie (a shim whose parent, the hulld that
+/// started it, is gone may wait a while to be reaped).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
 
 /// Parses Docker's signal names (`KILL`, `SIGKILL`) and numbers.
 pub fn parse_signal(s: &str) -> Result<Signal, ContainersError> {
@@ -161,7 +172,7 @@ impl ContainerService {
 
     /// A shim that is not our child (hulld restarted): poll until it is gone.
     fn watch_pid(self: Arc<Self>, id: String, pid: i32) {
-        while Path::new(&format!("/proc/{pid}")).exists() {
+        while alive(pid) {
             self.sync_shim_state(&id);
             std::thread::sleep(WATCH);
         }
@@ -265,11 +276,13 @@ impl ContainerService {
                 continue;
             }
             let svc = self.clone();
-            if shim > 0 && Path::new(&format!("/proc/{shim}")).exists() {
+            if shim > 0 && alive(shim) {
                 std::thread::spawn(move || svc.watch_pid(id, shim));
             } else {
                 svc.exited(&id);
                 if again {
+                    // What the dead shim could not clean up (its cgroup and runtime state).
+                    let _ = svc.runtime().delete(&id, true);
                     match svc.start(&id) {
                         Ok(_) => {
                             tracing::info!("container {id}: restarted (restart policy {policy})")
