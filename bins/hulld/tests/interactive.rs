@@ -112,9 +112,7 @@ fn run_it_through_a_pty_with_resize() {
         ["expect", "/dev/pts/0"],
         ["expect", "24 80"],
         ["resize", 40, 120],
-        ["sleep", 1],
-        ["send", "stty size\r"],
-        ["expect", "40 120"],
+        ["until", "stty size\r", "40 120"],
         ["send", "exit 3\r"],
     ]);
     let (code, report) = on_pty(&d, steps, &["run", "-it", "--name", "t1", "busybox", "sh"]);
@@ -122,6 +120,10 @@ fn run_it_through_a_pty_with_resize() {
     // The terminal's output is in the log too (one stream, as Docker's).
     let logs = d.ok(CLI, &["logs", "t1"]);
     assert!(logs.contains("40 120"), "{logs}");
+    assert!(
+        !logs.contains('\u{1}'),
+        "frame headers in a tty's logs: {logs:?}"
+    );
     let v = inspect(&d, "t1");
     assert_eq!(v["Config"]["Tty"], true);
     assert_eq!(v["State"]["ExitCode"], 3);
@@ -364,9 +366,7 @@ fn exec_it_and_exec_i() {
         ["expect", "/dev/pts/"],
         ["expect", "24 80"],
         ["resize", 33, 99],
-        ["sleep", 1],
-        ["send", "stty size\r"],
-        ["expect", "33 99"],
+        ["until", "stty size\r", "33 99"],
         ["send", "exit 4\r"],
     ]);
     let (code, report) = on_pty(&d, steps, &["exec", "-it", "box", "sh"]);

@@ -195,6 +195,7 @@ fn log_options(q: &Query) -> Result<LogOptions> {
         timestamps: q.flag("timestamps"),
         tail,
         follow: q.flag("follow"),
+        raw: false,
     };
     if !o.stdout && !o.stderr {
         return Err(ApiError::bad(
@@ -246,16 +247,24 @@ async fn logs_route(
     name: String,
     q: &Query,
 ) -> Result<Response<ApiBody>> {
-    let o = log_options(q)?;
-    let rx = blocking("logs", move || {
-        let id = svc.resolve(&name)?;
-        let id2 = id.clone();
-        frames(svc, id, 0, o, move |s| {
+    let mut o = log_options(q)?;
+    let (rx, raw) = blocking("logs", move || {
+        let rec = svc.get(&name)?;
+        o.raw = crate::containers::interactive::is_tty(&rec);
+        let raw = o.raw;
+        let id2 = rec.id.clone();
+        frames(svc, rec.id, 0, o, move |s| {
             s.get(&id2).map_or(true, |r| !r.running())
         })
+        .map(|rx| (rx, raw))
     })
     .await?;
-    Ok(response(StatusCode::OK, MULTIPLEXED, ApiBody::Stream(rx)))
+    let ct = if raw {
+        "application/vnd.docker.raw-stream"
+    } else {
+        MULTIPLEXED
+    };
+    Ok(response(StatusCode::OK, ct, ApiBody::Stream(rx)))
 }
 
 /// Hijacked attach through the container's shim (containers/bridge.rs): output from now
@@ -271,7 +280,12 @@ async fn attach(
     use crate::containers::bridge::{self, Want};
     let s2 = svc.clone();
     let n2 = name.clone();
-    let rec = blocking("attach", move || s2.get(&n2)).await?;
+    let rec = blocking("attach", move || {
+        let r = s2.get(&n2)?;
+        s2.attach_register(&r.id);
+        Ok(r)
+    })
+    .await?;
     let want = Want {
         stdin: q.flag("stdin"),
         stdout: q.flag("stdout"),
@@ -285,6 +299,7 @@ async fn attach(
             Ok(u) => u,
             Err(e) => {
                 tracing::debug!("attach: the connection was not upgraded: {e}");
+                let _ = tokio::task::spawn_blocking(move || svc.attach_cancel(&id)).await;
                 return;
             }
         };

@@ -3,7 +3,8 @@
 usage: pty_drive.py SCRIPT-JSON -- COMMAND...
 SCRIPT-JSON is a list of steps: ["send", text] writes to the terminal, ["expect", text]
 waits (20 s at most) for text in the output since the last expect, ["resize", rows, cols]
-sets the terminal's size (the process gets SIGWINCH), ["sleep", seconds].
+sets the terminal's size (the process gets SIGWINCH), ["sleep", seconds], ["until", text,
+want] sends text every 2 s until want is in the output (20 s at most).
 Exits with the command's exit code; on a failed expect with 99 and the output so far.
 """
 import fcntl, json, os, pty, select, struct, sys, termios, time
@@ -51,6 +52,24 @@ for step in steps:
         end = time.time() + step[1]
         while time.time() < end and pump(0.05):
             pass
+    elif kind == "until":
+        want = step[2].encode()
+        end = time.time() + 20
+        found = False
+        while time.time() < end and not found:
+            os.write(fd, step[1].encode())
+            tick = time.time() + 2
+            while time.time() < tick:
+                if want in out[seen:]:
+                    found = True
+                    break
+                if not pump(0.1):
+                    break
+        if not found:
+            sys.stdout.write("UNTIL FAILED: %r\nOUTPUT: %r\n" % (step[2], out))
+            os.kill(pid, 9)
+            sys.exit(99)
+        seen = out.index(want, seen) + len(want)
     elif kind == "expect":
         want = step[1].encode()
         end = time.time() + 20

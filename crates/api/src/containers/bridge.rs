@@ -144,6 +144,10 @@ pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
                 }
             }
         }
+        // The connection broke: its input has ended too (StdinOnce closes stdin then).
+        if want.stdin {
+            let _ = ftx.send(proto::frame(proto::STDIN_EOF, &[])).await;
+        }
         false
     });
     let mut buf = vec![0u8; 32 * 1024];

@@ -238,37 +238,51 @@ impl ContainerService {
         self.exec_dir(id).join(hull_shim::IO_SOCKET)
     }
 
-    /// Connects to the container's shim for attach: at once when it runs, else when it is
+    /// Announces an attach to the container's next start (before the client is told the
+    /// attach is on, so that a start right after it waits for this client); undone by
+    /// [`attach_connect`](Self::attach_connect) or [`attach_cancel`](Self::attach_cancel).
+    pub fn attach_register(&self, id: &str) {
+        *self
+            .table()
+            .pending_attach
+            .entry(id.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn attach_cancel(&self, id: &str) {
+        let mut t = self.table();
+        if let Some(n) = t.pending_attach.get_mut(id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.pending_attach.remove(id);
+            }
+        }
+    }
+
+    /// Connects to the container's shim for an attach announced with
+    /// [`attach_register`](Self::attach_register): at once when it runs, else when it is
     /// next started (the shim then waits for this client before the process starts).
     /// None when `cancelled()` or the container is removed first.
     pub fn attach_connect(
         &self,
-        name: &str,
+        id: &str,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<UnixStream>, ContainersError> {
-        let id = self.resolve(name)?;
-        *self.table().pending_attach.entry(id.clone()).or_default() += 1;
-        let done = |svc: &ContainerService| {
-            let mut t = svc.table();
-            if let Some(n) = t.pending_attach.get_mut(&id) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    t.pending_attach.remove(&id);
-                }
-            }
-        };
-        let sock = self.io_socket(&id);
-        loop {
+        let sock = self.io_socket(id);
+        let result = loop {
             if let Ok(s) = UnixStream::connect(&sock) {
-                done(self);
-                return Ok(Some(s));
+                break Ok(Some(s));
             }
-            if cancelled() || self.get(&id).is_err() {
-                done(self);
-                return Ok(None);
+            if cancelled() {
+                break Ok(None);
+            }
+            if let Err(e) = self.get(id) {
+                break Err(e);
             }
             std::thread::sleep(Duration::from_millis(10));
-        }
+        };
+        self.attach_cancel(id);
+        result
     }
 
     /// `POST /containers/{id}/resize`: the pty's window size.

@@ -302,7 +302,20 @@ impl ContainerService {
         if !rec.running() {
             return Err(ContainersError::NotRunning(rec.id));
         }
-        if sig == Signal::SIGKILL {
+        // As Docker: a fatal signal (KILL, TERM, INT, QUIT or the container's stop signal)
+        // disables the restart policy until the next start; USR1 and the like do not.
+        let stop_signal = rec
+            .config
+            .get("StopSignal")
+            .and_then(|v| v.as_str())
+            .and_then(|s| parse_signal(s).ok());
+        let fatal = [
+            Signal::SIGKILL,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+        ];
+        if fatal.contains(&sig) || stop_signal == Some(sig) {
             self.no_more_restarts(&rec.id);
         }
         self.runtime()

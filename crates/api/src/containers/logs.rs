@@ -17,6 +17,8 @@ pub struct LogOptions {
     /// Only the last n lines ("all": None).
     pub tail: Option<usize>,
     pub follow: bool,
+    /// The container has a tty: the payloads without frame headers (Docker's raw stream).
+    pub raw: bool,
 }
 
 /// One frame of Docker's multiplexed stream: stream type (1 stdout, 2 stderr), three zero
@@ -38,11 +40,16 @@ pub fn entry_frame(line: &[u8], o: &LogOptions) -> Option<Vec<u8>> {
         "stderr" if o.stderr => 2,
         _ => return None,
     };
-    if o.timestamps {
+    let text = if o.timestamps {
         let time = v.get("time").and_then(|t| t.as_str()).unwrap_or_default();
-        return Some(frame(stream, format!("{time} {log}").as_bytes()));
+        format!("{time} {log}")
+    } else {
+        log.to_string()
+    };
+    if o.raw {
+        return Some(text.into_bytes());
     }
-    Some(frame(stream, log.as_bytes()))
+    Some(frame(stream, text.as_bytes()))
 }
 
 /// The content of the rotated files of the log at `path`, oldest first.
