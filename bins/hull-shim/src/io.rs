@@ -86,7 +86,11 @@ pub struct Client {
     sock: UnixStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
+    /// Nothing more can be sent to it (it closed, or stopped reading).
     gone: bool,
+    /// Nothing more comes from it. A client is dropped once this is true too: what it sent
+    /// before it closed (a resize) still counts.
+    eof: bool,
 }
 
 impl Client {
@@ -97,6 +101,7 @@ impl Client {
             inbuf: Vec::new(),
             out: Vec::new(),
             gone: false,
+            eof: false,
         }
     }
 
@@ -108,6 +113,7 @@ impl Client {
         self.flush();
         if self.out.len() > CLIENT_BACKLOG {
             self.gone = true;
+            self.eof = true;
         }
     }
 
@@ -217,10 +223,10 @@ pub fn serve(
             }
             for c in clients.iter() {
                 let mut ev = PollFlags::empty();
-                if read_clients {
+                if read_clients && !c.eof {
                     ev |= PollFlags::POLLIN;
                 }
-                if !c.out.is_empty() {
+                if !c.out.is_empty() && !c.gone {
                     ev |= PollFlags::POLLOUT;
                 }
                 fds.push(PollFd::new(c.sock.as_fd(), ev));
@@ -304,18 +310,19 @@ pub fn serve(
             if ev.contains(PollFlags::POLLOUT) {
                 c.flush();
             }
-            if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            let readable = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+            if !c.eof && ev.intersects(readable) {
                 loop {
                     match c.sock.read(&mut buf) {
                         Ok(0) => {
-                            c.gone = true;
+                            c.eof = true;
                             break;
                         }
                         Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(_) => {
-                            c.gone = true;
+                            c.eof = true;
                             break;
                         }
                     }
@@ -329,8 +336,16 @@ pub fn serve(
                         proto::RESIZE if payload.len() == 4 => {
                             let h = u16::from_be_bytes([payload[0], payload[1]]);
                             let w = u16::from_be_bytes([payload[2], payload[3]]);
-                            if let Some(m) = &stdio.master {
-                                let _ = hull_sys::tty::set_window_size(m.as_fd(), h, w);
+                            match &stdio.master {
+                                Some(m) => {
+                                    if let Err(e) = hull_sys::tty::set_window_size(m.as_fd(), h, w)
+                                    {
+                                        eprintln!(
+                                            "hull-shim: setting the window size {h}x{w}: {e}"
+                                        );
+                                    }
+                                }
+                                None => eprintln!("hull-shim: window size {h}x{w} without a tty"),
                             }
                         }
                         _ => {}
@@ -346,7 +361,8 @@ pub fn serve(
                 }
             }
         }
-        clients.retain(|c| !c.gone);
+        // A client that closed is dropped once its output is sent (or cannot be).
+        clients.retain(|c| !(c.eof && (c.gone || c.out.is_empty())));
     }
     if let Some(l) = log {
         l.flush();

@@ -4,7 +4,9 @@ usage: pty_drive.py SCRIPT-JSON -- COMMAND...
 SCRIPT-JSON is a list of steps: ["send", text] writes to the terminal, ["expect", text]
 waits (20 s at most) for text in the output since the last expect, ["resize", rows, cols]
 sets the terminal's size (the process gets SIGWINCH), ["sleep", seconds], ["until", text,
-want] sends text every 2 s until want is in the output (20 s at most).
+want] sends text every 2 s until want is in the output (20 s at most), ["resize_until",
+rows, cols, text] resizes and sends text until "ROWS COLS" comes back, resizing to one row
+and column more each 3 s (a SIGWINCH the client misses is not the server's fault).
 Exits with the command's exit code; on a failed expect with 99 and the output so far.
 """
 import fcntl, json, os, pty, select, struct, sys, termios, time
@@ -67,6 +69,29 @@ for step in steps:
                     break
         if not found:
             sys.stdout.write("UNTIL FAILED: %r\nOUTPUT: %r\n" % (step[2], out))
+            os.kill(pid, 9)
+            sys.exit(99)
+        seen = out.index(want, seen) + len(want)
+    elif kind == "resize_until":
+        found = False
+        for i in range(6):
+            rows, cols = step[1] + i, step[2] + i
+            set_size(fd, rows, cols)
+            want = ("%d %d" % (rows, cols)).encode()
+            os.write(fd, step[3].encode())
+            tick = time.time() + 3
+            while time.time() < tick:
+                if want in out[seen:]:
+                    found = True
+                    break
+                if not pump(0.1):
+                    break
+            if found:
+                if i > 0:
+                    sys.stderr.write("resize_until: took %d resizes\n" % (i + 1))
+                break
+        if not found:
+            sys.stdout.write("RESIZE FAILED: %r\nOUTPUT: %r\n" % (step, out))
             os.kill(pid, 9)
             sys.exit(99)
         seen = out.index(want, seen) + len(want)

@@ -294,6 +294,7 @@ impl ContainerService {
         if !is_tty(&rec) {
             return Ok(());
         }
+        tracing::debug!("container {}: window size {height}x{width}", rec.id);
         let sock = self.io_socket(&rec.id);
         let mut s = UnixStream::connect(&sock)
             .map_err(super::io_err("connecting to the shim at", &sock))?;
