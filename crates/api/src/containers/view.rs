@@ -36,6 +36,7 @@ pub fn status_text(r: &Record) -> String {
     match r.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -134,7 +135,7 @@ impl ContainerService {
             "State": {
                 "Status": r.state.status.as_str(),
                 "Running": running,
-                "Paused": false,
+                "Paused": r.paused(),
                 "Restarting": false,
                 "OOMKilled": false,
                 "Dead": false,
