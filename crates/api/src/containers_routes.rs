@@ -408,3 +408,53 @@ pub async fn exec_route(
         _ => Err(ApiError::NoRoute),
     }
 }
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=&pause=`; the body, when
+/// not empty, is a container Config whose fields replace the container's.
+pub async fn commit(
+    svc: Arc<ContainerService>,
+    q: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<ApiBody>> {
+    let body = read_bytes(req.into_body(), 1 << 20).await?;
+    let config = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))?;
+        Some(v).filter(|v| !v.is_null())
+    };
+    let o = crate::containers::commit::CommitOptions {
+        container: q.get("container").unwrap_or("").to_string(),
+        repo: q.get("repo").unwrap_or("").to_string(),
+        tag: q.get("tag").unwrap_or("").to_string(),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        changes: q
+            .all("changes")
+            .into_iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        pause: q.get("pause").is_none_or(|p| !matches!(p, "0" | "false")),
+        config,
+    };
+    if o.container.is_empty() {
+        return Err(ApiError::bad(
+            "container",
+            "which container to commit is required",
+        ));
+    }
+    let id = blocking("commit", move || svc.commit(&o)).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": id }),
+    ))
+}
+
+/// `GET /system/df`: images, containers and their sizes (volumes: none yet).
+pub async fn system_df(svc: Arc<ContainerService>) -> Result<Response<ApiBody>> {
+    Ok(ok_json(
+        &blocking("system df", move || svc.system_df()).await?,
+    ))
+}

@@ -289,9 +289,15 @@ fn diff(
                 // upper has it again.
                 let mut seen = std::collections::BTreeSet::new();
                 for l in lowers {
-                    for c in std::fs::read_dir(l.join(&r)).into_iter().flatten().flatten() {
+                    for c in std::fs::read_dir(l.join(&r))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                    {
                         let cr = r.join(c.file_name());
-                        if std::fs::symlink_metadata(upper.join(&cr)).is_err() && seen.insert(cr.clone()) {
+                        if std::fs::symlink_metadata(upper.join(&cr)).is_err()
+                            && seen.insert(cr.clone())
+                        {
                             out.push((format!("/{}", cr.display()), 2));
                         }
                     }

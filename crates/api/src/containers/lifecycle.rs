@@ -174,7 +174,11 @@ impl ContainerService {
                 }
             }
             let auto = rec.auto_remove;
-            self.emit("die", &rec, &[("exitCode", rec.state.exit_code.to_string())]);
+            self.emit(
+                "die",
+                &rec,
+                &[("exitCode", rec.state.exit_code.to_string())],
+            );
             self.put(&mut t, rec);
             auto
         };

@@ -13,7 +13,7 @@
 //! itself: `start` spawns a `hull-shim` (its own session, so it outlives hulld) and reads its
 //! one-line report; a thread waits for the shim and records the exit (`lifecycle.rs`).
 
-mod commit;
+pub mod commit;
 mod create;
 pub mod exec;
 mod fs;
@@ -133,7 +133,7 @@ pub enum ContainersError {
     Runtime {
         step: &'static str,
         id: String,
-        source: hull_runtime::Error,
+        source: Box<hull_runtime::Error>,
     },
     #[error("{step} container {id}: {message}")]
     Failed {

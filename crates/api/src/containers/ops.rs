@@ -84,7 +84,11 @@ impl ContainerService {
         };
         let cmd: Vec<String> = e.process["args"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut extra = vec![("execID", e.id.clone())];
         if let Some(c) = code {
@@ -131,7 +135,7 @@ impl ContainerService {
             .map_err(|source| ContainersError::Runtime {
                 step: "pausing",
                 id: rec.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         self.set_status(&rec.id, Status::Running, Status::Paused);
         self.emit("pause", &rec, &[]);
@@ -159,7 +163,7 @@ impl ContainerService {
             .map_err(|source| ContainersError::Runtime {
                 step: "unpausing",
                 id: rec.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         self.set_status(&rec.id, Status::Paused, Status::Running);
         Ok(())
@@ -224,7 +228,7 @@ impl ContainerService {
             .map_err(|source| ContainersError::Runtime {
                 step: "listing the processes of",
                 id: rec.id.clone(),
-                source,
+                source: Box::new(source),
             })?
             .into_iter()
             .collect();
@@ -233,14 +237,25 @@ impl ContainerService {
         } else {
             ps_args.split_whitespace().collect()
         };
-        let out = std::process::Command::new("ps")
-            .args(&args)
-            .output()
-            .map_err(|e| ContainersError::Failed {
-                step: "running ps for",
-                id: rec.id.clone(),
-                message: e.to_string(),
-            })?;
+        // Only the container's processes (procps `-q PIDS`, as Docker does); without that
+        // option, every process, filtered below.
+        let mut list: Vec<String> = pids.iter().map(i32::to_string).collect();
+        list.sort();
+        let run = |extra: &[String]| {
+            std::process::Command::new("ps")
+                .args(&args)
+                .args(extra)
+                .output()
+                .map_err(|e| ContainersError::Failed {
+                    step: "running ps for",
+                    id: rec.id.clone(),
+                    message: e.to_string(),
+                })
+        };
+        let mut out = run(&["-q".to_string(), list.join(",")])?;
+        if !out.status.success() {
+            out = run(&[])?;
+        }
         if !out.status.success() {
             return Err(ContainersError::Invalid(format!(
                 "ps_args {ps_args:?}: ps failed: {}",
@@ -299,7 +314,11 @@ impl ContainerService {
 
     /// The overlay upper dir of a container.
     pub(crate) fn upper_dir(&self, id: &str) -> std::path::PathBuf {
-        self.snapshots.root().join("containers").join(id).join("upper")
+        self.snapshots
+            .root()
+            .join("containers")
+            .join(id)
+            .join("upper")
     }
 
     /// `GET /containers/json` with Docker's filters, `limit`/`last` and `size`.
@@ -335,9 +354,8 @@ impl ContainerService {
                     .map_err(|_| ContainersError::Invalid(format!("invalid filter 'exited={s}'")))
             })
             .collect::<Result<_, _>>()?;
-        let created_of = |name: &str| -> Result<String, ContainersError> {
-            Ok(self.get(name)?.created)
-        };
+        let created_of =
+            |name: &str| -> Result<String, ContainersError> { Ok(self.get(name)?.created) };
         let before = f("before").first().map(|n| created_of(n)).transpose()?;
         let since = f("since").first().map(|n| created_of(n)).transpose()?;
         let images: Vec<String> = f("ancestor")
@@ -400,6 +418,58 @@ impl ContainerService {
         Ok(Value::Array(out))
     }
 
+    /// `GET /system/df`: images (with how many containers use each), containers with their
+    /// sizes, no volumes or build cache yet.
+    pub fn system_df(&self) -> Result<Value, ContainersError> {
+        let containers = self.list_with(&ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        })?;
+        let images = self
+            .images
+            .list()
+            .map_err(|source| ContainersError::Image {
+                image: "(all)".into(),
+                source,
+            })?;
+        let used: Vec<String> = self
+            .table()
+            .records
+            .values()
+            .map(|r| r.image_id.clone())
+            .collect();
+        let mut layers = std::collections::BTreeMap::new();
+        let summaries: Vec<Value> = images
+            .iter()
+            .map(|i| {
+                for (d, s) in i.layers.iter().map(|d| (d, self.images.content.size(d))) {
+                    layers.insert(d.to_string(), s.unwrap_or(0));
+                }
+                let id = i.id.to_string();
+                serde_json::json!({
+                    "Id": id,
+                    "ParentId": "",
+                    "RepoTags": i.repo_tags,
+                    "RepoDigests": i.repo_digests,
+                    "Created": i.created.as_deref().and_then(parse_rfc3339).unwrap_or(0),
+                    "Size": i.size,
+                    "SharedSize": -1,
+                    "VirtualSize": i.size,
+                    "Labels": {},
+                    "Containers": used.iter().filter(|u| **u == id).count(),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "LayersSize": layers.values().sum::<u64>(),
+            "Images": summaries,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }))
+    }
+
     /// One `GET /containers/json` entry (the list's shape).
     fn list_entry(&self, r: &Record) -> Value {
         let one = self.list(true);
@@ -433,8 +503,12 @@ fn labels_match(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
         None => labels.contains_key(want),
     };
-    filters.get("label").is_none_or(|l| l.iter().all(|w| has(w)))
-        && filters.get("label!").is_none_or(|l| !l.iter().any(|w| has(w)))
+    filters
+        .get("label")
+        .is_none_or(|l| l.iter().all(|w| has(w)))
+        && filters
+            .get("label!")
+            .is_none_or(|l| !l.iter().any(|w| has(w)))
 }
 
 /// `until`: a unix timestamp (maybe fractional), an RFC 3339 time, or a duration before now

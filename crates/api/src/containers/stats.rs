@@ -184,9 +184,9 @@ fn sample(svc: &ContainerService, rec: &Record, pre: Option<&Value>) -> Value {
         let out: Vec<Value> = devs
             .iter()
             .flat_map(|d| {
-                [("read", d[r]), ("write", d[r + 1])].map(|(op, value)| {
-                    json!({ "major": d[0], "minor": d[1], "op": op, "value": value })
-                })
+                [("read", d[r]), ("write", d[r + 1])].map(
+                    |(op, value)| json!({ "major": d[0], "minor": d[1], "op": op, "value": value }),
+                )
             })
             .collect();
         if out.is_empty() {

@@ -1,0 +1,494 @@
+//! Operations on existing containers through hulld, driven by the docker CLI and the raw
+//! API: pause/unpause, top, stats, rename, changes, export, commit, prune, list filters,
+//! system df and the container events they publish. Every hulld here runs with
+//! `--bridge none` and every container with `--network none` (the host's namespace).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{busybox_tar, preflight, Hulld};
+use serde_json::Value;
+
+const CLI: &str = "/usr/bin/docker";
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Lines the container has logged so far.
+fn log_lines(d: &Hulld, name: &str) -> usize {
+    d.ok(CLI, &["logs", name]).lines().count()
+}
+
+#[test]
+fn pause_top_stats_rename_and_their_events() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = Hulld::start();
+    let t0 = now();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    let id = d
+        .ok(
+            CLI,
+            &[
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "-m",
+                "64m",
+                "--name",
+                "counter",
+                "busybox",
+                "sh",
+                "-c",
+                "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done",
+            ],
+        )
+        .trim()
+        .to_string();
+    wait_for("the counter to count", || log_lines(&d, "counter") > 2);
+
+    // Pause: state paused, the counter stops; a second pause and exec are conflicts.
+    d.ok(CLI, &["pause", "counter"]);
+    let st = d.ok(
+        CLI,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Paused}} {{.State.Running}}",
+            "counter",
+        ],
+    );
+    assert_eq!(st.trim(), "paused true true");
+    let ps = d.ok(
+        CLI,
+        &[
+            "ps",
+            "--filter",
+            "status=paused",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ],
+    );
+    assert!(ps.contains("counter") && ps.contains("(Paused)"), "{ps}");
+    let frozen = log_lines(&d, "counter");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        log_lines(&d, "counter"),
+        frozen,
+        "a paused container kept counting"
+    );
+    let (code, body) = d.curl(&["-X", "POST"], "/containers/counter/pause");
+    assert_eq!(code, 409, "{body}");
+    let err = d.fails(CLI, &["exec", "counter", "true"]);
+    assert!(err.contains("paused"), "{err}");
+
+    // Unpause: it counts again; unpausing a running container is a conflict.
+    d.ok(CLI, &["unpause", "counter"]);
+    wait_for("the counter to resume", || {
+        log_lines(&d, "counter") > frozen + 2
+    });
+    let (code, body) = d.curl(&["-X", "POST"], "/containers/counter/unpause");
+    assert_eq!(code, 409, "{body}");
+
+    // top: Docker's default columns and the container's shell; ps_args choose columns.
+    let top = d.ok(CLI, &["top", "counter"]);
+    let header = top.lines().next().unwrap();
+    for col in ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"] {
+        assert!(header.split_whitespace().any(|c| c == col), "{top}");
+    }
+    assert!(top.contains("while true"), "{top}");
+    let pid = d.ok(CLI, &["inspect", "-f", "{{.State.Pid}}", "counter"]);
+    assert!(
+        top.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(pid.trim())),
+        "init {pid} not in {top}"
+    );
+    let (code, body) = d.curl(&[], "/containers/counter/top?ps_args=-o%20pid,comm");
+    assert_eq!(code, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["Titles"], serde_json::json!(["PID", "COMMAND"]), "{body}");
+    assert!(
+        v["Processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p[0] == pid.trim() && p[1] == "sh"),
+        "{body}"
+    );
+    assert!(!body.contains("hulld"), "host processes in top: {body}");
+
+    // stats: the memory limit of -m, pids, cpu figures.
+    let out = d.ok(
+        CLI,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}",
+            "counter",
+        ],
+    );
+    let f: Vec<&str> = out.trim().split('|').collect();
+    assert_eq!(f[0], "counter", "{out}");
+    assert!(f[1].ends_with("/ 64MiB"), "{out}");
+    assert!(f[2].parse::<u32>().unwrap() >= 1, "{out}");
+    assert!(f[3].ends_with('%'), "{out}");
+    let (code, body) = d.curl(&[], "/containers/counter/stats?stream=false");
+    assert_eq!(code, 200, "{body}");
+    let s = json(&body);
+    assert_eq!(s["memory_stats"]["limit"], 64 << 20, "{body}");
+    assert!(s["memory_stats"]["usage"].as_u64().unwrap() > 0, "{body}");
+    assert!(s["pids_stats"]["current"].as_u64().unwrap() >= 1, "{body}");
+    assert!(s["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
+    assert!(s["cpu_stats"]["online_cpus"].as_u64().unwrap() >= 1);
+    assert!(
+        s["precpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    assert_eq!(s["id"], id.as_str());
+    assert_eq!(s["name"], "/counter");
+    // Streaming: several samples, a second apart.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "3", "--unix-socket"])
+        .arg(&d.socket)
+        .arg("http://hull/containers/counter/stats")
+        .output()
+        .unwrap();
+    let samples = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(samples >= 2, "{samples} samples in 3 seconds");
+
+    // rename: inspect by the new name; taken and bad names refused.
+    d.ok(CLI, &["rename", "counter", "counter2"]);
+    let name = d.ok(CLI, &["inspect", "-f", "{{.Name}}", "counter2"]);
+    assert_eq!(name.trim(), "/counter2");
+    d.fails(CLI, &["inspect", "counter"]);
+    d.ok(
+        CLI,
+        &["create", "--network", "none", "--name", "other", "busybox"],
+    );
+    let (code, body) = d.curl(&["-X", "POST"], "/containers/counter2/rename?name=other");
+    assert_eq!(code, 409, "{body}");
+    let (code, body) = d.curl(&["-X", "POST"], "/containers/counter2/rename?name=-bad");
+    assert_eq!(code, 400, "{body}");
+
+    // A paused container stops like a running one.
+    d.ok(CLI, &["pause", "counter2"]);
+    d.ok(CLI, &["stop", "-t", "1", "counter2"]);
+    let st = d.ok(
+        CLI,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Paused}}",
+            "counter2",
+        ],
+    );
+    assert_eq!(st.trim(), "exited false");
+    d.ok(CLI, &["rm", "counter2", "other"]);
+
+    // Events of the container, in order, from history (since/until).
+    let until = now() + 1;
+    let (code, body) = d.curl(
+        &[],
+        &format!(
+            "/events?since={t0}&until={until}&filters=%7B%22type%22:%5B%22container%22%5D,%22container%22:%5B%22{}%22%5D%7D",
+            &id[..12]
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    let evs: Vec<Value> = body.lines().map(json).collect();
+    let actions: Vec<&str> = evs.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    let want = [
+        "create", "start", "pause", "unpause", "rename", "pause", "kill", "die", "stop", "destroy",
+    ];
+    let mut it = actions.iter();
+    for w in want {
+        assert!(it.any(|a| *a == w), "no {w} in order in {actions:?}");
+    }
+    for e in &evs {
+        assert_eq!(e["Type"], "container");
+        assert_eq!(e["Actor"]["ID"], id.as_str());
+        assert_eq!(e["Actor"]["Attributes"]["image"], "busybox");
+    }
+    let die = evs.iter().find(|e| e["Action"] == "die").unwrap();
+    // sh as pid 1 ignores SIGTERM: SIGKILL after the timeout.
+    assert_eq!(die["Actor"]["Attributes"]["exitCode"], "137", "{die}");
+    let rename = evs.iter().find(|e| e["Action"] == "rename").unwrap();
+    assert_eq!(rename["Actor"]["Attributes"]["oldName"], "/counter");
+    assert_eq!(rename["Actor"]["Attributes"]["name"], "counter2");
+    let kills: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["Action"] == "kill")
+        .map(|e| &e["Actor"]["Attributes"]["signal"])
+        .collect();
+    assert_eq!(kills, ["15", "9"], "{actions:?}");
+
+    // The docker CLI's own filter shows them too.
+    let out = d.ok(
+        CLI,
+        &[
+            "events",
+            "--since",
+            &t0.to_string(),
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "container=counter2",
+            "--filter",
+            "event=destroy",
+        ],
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("container destroy") && out.contains(&id),
+        "{out}"
+    );
+    assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
+}
+
+#[test]
+fn changes_export_commit_prune_and_filters() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = Hulld::start();
+    let t0 = now();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "fsc",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello > /newfile && echo x >> /etc/group && rm /etc/nsswitch.conf && mkdir -p /var/made",
+        ],
+    );
+
+    // changes: added, modified, deleted.
+    let (code, body) = d.curl(&[], "/containers/fsc/changes");
+    assert_eq!(code, 200, "{body}");
+    let ch: Vec<(String, u64)> = json(&body)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["Path"].as_str().unwrap().to_string(),
+                c["Kind"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("/newfile", 1),
+        ("/etc", 0),
+        ("/etc/group", 0),
+        ("/etc/nsswitch.conf", 2),
+        ("/var/made", 1),
+    ] {
+        assert!(
+            ch.iter().any(|(p, k)| p == want.0 && *k == want.1),
+            "{want:?} not in {ch:?}"
+        );
+    }
+    assert!(!ch.iter().any(|(p, _)| p == "/bin/busybox"), "{ch:?}");
+    let diff = d.ok(CLI, &["diff", "fsc"]);
+    assert!(
+        diff.contains("A /newfile") && diff.contains("D /etc/nsswitch.conf"),
+        "{diff}"
+    );
+
+    // export: the merged rootfs, with the file the container wrote, without the deleted one,
+    // owned by container root.
+    let tar = d.dir.path().join("fsc.tar");
+    d.ok(CLI, &["export", "-o", tar.to_str().unwrap(), "fsc"]);
+    let list = std::process::Command::new("tar")
+        .args(["-tvf", tar.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(list.status.success());
+    let list = String::from_utf8_lossy(&list.stdout);
+    let line = list
+        .lines()
+        .find(|l| l.ends_with(" newfile"))
+        .unwrap_or_else(|| panic!("newfile not exported: {list}"));
+    assert!(line.contains(" 0/0 "), "{line}");
+    assert!(list.lines().any(|l| l.contains("bin/busybox")), "{list}");
+    assert!(!list.contains("nsswitch.conf"), "{list}");
+    let content = std::process::Command::new("tar")
+        .args(["-xOf", tar.to_str().unwrap(), "newfile"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&content.stdout), "hello\n");
+
+    // commit with changes; the new image runs with the file, the committed CMD and ENV, and
+    // without the deleted file.
+    let img = d.ok(
+        CLI,
+        &[
+            "commit",
+            "-m",
+            "made by a test",
+            "--change",
+            "ENV COMMITTED=yes",
+            "--change",
+            r#"CMD ["sh", "-c", "cat /newfile; echo $COMMITTED; ls /etc/nsswitch.conf || echo gone"]"#,
+            "fsc",
+            "committed:v1",
+        ],
+    );
+    assert!(img.trim().starts_with("sha256:"), "{img}");
+    let out = d.ok(CLI, &["run", "--rm", "--network", "none", "committed:v1"]);
+    assert_eq!(out, "hello\nyes\ngone\n");
+    let cfg = d.ok(
+        CLI,
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{json .Config.Env}} {{len .RootFS.Layers}}",
+            "committed:v1",
+        ],
+    );
+    assert!(cfg.starts_with(img.trim()), "{cfg}");
+    assert!(
+        cfg.contains("PATH=") && cfg.contains("COMMITTED=yes"),
+        "{cfg}"
+    );
+    assert!(cfg.trim().ends_with(" 2"), "{cfg}");
+    let hist = d.ok(CLI, &["history", "--no-trunc", "committed:v1"]);
+    assert!(hist.contains("made by a test"), "{hist}");
+
+    // List filters, limit, size.
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "live",
+            "--label",
+            "tier=web",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    d.ok(
+        CLI,
+        &["create", "--network", "none", "--name", "fresh", "busybox"],
+    );
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = d.ok(CLI, &a).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&[]), ["live"]);
+    assert_eq!(names(&["-a", "--filter", "status=exited"]), ["fsc"]);
+    assert_eq!(names(&["-a", "--filter", "status=created"]), ["fresh"]);
+    assert_eq!(names(&["-a", "--filter", "label=tier=web"]), ["live"]);
+    assert_eq!(names(&["-a", "--filter", "name=fre"]), ["fresh"]);
+    assert_eq!(names(&["-a", "--filter", "exited=0"]), ["fsc"]);
+    assert_eq!(names(&["-a", "--filter", "since=fsc"]), ["fresh", "live"]);
+    assert_eq!(names(&["-a", "--filter", "before=live"]), ["fsc"]);
+    assert_eq!(names(&["-n", "1"]), ["fresh"]);
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=busybox"]),
+        ["fresh", "fsc", "live"]
+    );
+    let (code, body) = d.curl(
+        &[],
+        "/containers/json?all=1&size=1&filters=%7B%22name%22:%5B%22fsc%22%5D%7D",
+    );
+    assert_eq!(code, 200, "{body}");
+    let rw = json(&body)[0]["SizeRw"].as_u64().unwrap();
+    assert!(rw >= 6, "SizeRw {rw}: {body}");
+    let (code, body) = d.curl(
+        &[],
+        "/containers/json?filters=%7B%22bogus%22:%5B%22x%22%5D%7D",
+    );
+    assert_eq!(code, 400, "{body}");
+
+    // system df: both images, the containers.
+    let df = d.ok(CLI, &["system", "df"]);
+    let images = df.lines().find(|l| l.starts_with("Images")).unwrap();
+    assert_eq!(images.split_whitespace().nth(1), Some("2"), "{df}");
+    let containers = df.lines().find(|l| l.starts_with("Containers")).unwrap();
+    assert_eq!(containers.split_whitespace().nth(1), Some("3"), "{df}");
+
+    // prune: stopped containers only.
+    let (code, body) = d.curl(&["-X", "POST"], "/containers/prune");
+    assert_eq!(code, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(
+        v["ContainersDeleted"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
+    assert!(v["SpaceReclaimed"].as_u64().unwrap() >= rw, "{body}");
+    assert_eq!(names(&["-a"]), ["live"]);
+    let (code, body) = d.curl(
+        &["-X", "POST"],
+        "/containers/prune?filters=%7B%22nope%22:%5B%22x%22%5D%7D",
+    );
+    assert_eq!(code, 400, "{body}");
+    d.ok(CLI, &["rm", "-f", "live"]);
+
+    // The first container's events: create, start, die with its exit code, destroy.
+    let until = now() + 1;
+    let out = d.ok(
+        CLI,
+        &[
+            "events",
+            "--since",
+            &t0.to_string(),
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "container=fsc",
+            "--format",
+            "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let pos = |a: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(a))
+            .unwrap_or_else(|| panic!("no {a} in {lines:?}"))
+    };
+    assert!(
+        pos("create") < pos("start") && pos("start") < pos("die") && pos("die") < pos("destroy"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[pos("die")], "die 0", "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("commit")), "{lines:?}");
+    assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
+}
