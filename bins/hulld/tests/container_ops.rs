@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{busybox_tar, preflight, Hulld};
+use common::{busybox_tar, docker_clis, preflight, Hulld};
 use serde_json::Value;
 
 const CLI: &str = "/usr/bin/docker";
@@ -32,8 +32,8 @@ fn now() -> u64 {
 }
 
 /// Lines the container has logged so far.
-fn log_lines(d: &Hulld, name: &str) -> usize {
-    d.ok(CLI, &["logs", name]).lines().count()
+fn log_lines(d: &Hulld, cli: &str, name: &str) -> usize {
+    d.ok(cli, &["logs", name]).lines().count()
 }
 
 #[test]
@@ -41,12 +41,18 @@ fn pause_top_stats_rename_and_their_events() {
     if !preflight(&[]) {
         return;
     }
+    for cli in docker_clis() {
+        pause_top_stats_rename(cli);
+    }
+}
+
+fn pause_top_stats_rename(cli: &str) {
     let d = Hulld::start();
     let t0 = now();
-    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    d.ok(cli, &["load", "-i", busybox_tar().to_str().unwrap()]);
     let id = d
         .ok(
-            CLI,
+            cli,
             &[
                 "run",
                 "-d",
@@ -64,12 +70,12 @@ fn pause_top_stats_rename_and_their_events() {
         )
         .trim()
         .to_string();
-    wait_for("the counter to count", || log_lines(&d, "counter") > 2);
+    wait_for("the counter to count", || log_lines(&d, cli, "counter") > 2);
 
     // Pause: state paused, the counter stops; a second pause and exec are conflicts.
-    d.ok(CLI, &["pause", "counter"]);
+    d.ok(cli, &["pause", "counter"]);
     let st = d.ok(
-        CLI,
+        cli,
         &[
             "inspect",
             "-f",
@@ -79,7 +85,7 @@ fn pause_top_stats_rename_and_their_events() {
     );
     assert_eq!(st.trim(), "paused true true");
     let ps = d.ok(
-        CLI,
+        cli,
         &[
             "ps",
             "--filter",
@@ -89,34 +95,34 @@ fn pause_top_stats_rename_and_their_events() {
         ],
     );
     assert!(ps.contains("counter") && ps.contains("(Paused)"), "{ps}");
-    let frozen = log_lines(&d, "counter");
+    let frozen = log_lines(&d, cli, "counter");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        log_lines(&d, "counter"),
+        log_lines(&d, cli, "counter"),
         frozen,
         "a paused container kept counting"
     );
     let (code, body) = d.curl(&["-X", "POST"], "/containers/counter/pause");
     assert_eq!(code, 409, "{body}");
-    let err = d.fails(CLI, &["exec", "counter", "true"]);
+    let err = d.fails(cli, &["exec", "counter", "true"]);
     assert!(err.contains("paused"), "{err}");
 
     // Unpause: it counts again; unpausing a running container is a conflict.
-    d.ok(CLI, &["unpause", "counter"]);
+    d.ok(cli, &["unpause", "counter"]);
     wait_for("the counter to resume", || {
-        log_lines(&d, "counter") > frozen + 2
+        log_lines(&d, cli, "counter") > frozen + 2
     });
     let (code, body) = d.curl(&["-X", "POST"], "/containers/counter/unpause");
     assert_eq!(code, 409, "{body}");
 
     // top: Docker's default columns and the container's shell; ps_args choose columns.
-    let top = d.ok(CLI, &["top", "counter"]);
+    let top = d.ok(cli, &["top", "counter"]);
     let header = top.lines().next().unwrap();
     for col in ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"] {
         assert!(header.split_whitespace().any(|c| c == col), "{top}");
     }
     assert!(top.contains("while true"), "{top}");
-    let pid = d.ok(CLI, &["inspect", "-f", "{{.State.Pid}}", "counter"]);
+    let pid = d.ok(cli, &["inspect", "-f", "{{.State.Pid}}", "counter"]);
     assert!(
         top.lines()
             .any(|l| l.split_whitespace().nth(1) == Some(pid.trim())),
@@ -138,7 +144,7 @@ fn pause_top_stats_rename_and_their_events() {
 
     // stats: the memory limit of -m, pids, cpu figures.
     let out = d.ok(
-        CLI,
+        cli,
         &[
             "stats",
             "--no-stream",
@@ -177,12 +183,12 @@ fn pause_top_stats_rename_and_their_events() {
     assert!(samples >= 2, "{samples} samples in 3 seconds");
 
     // rename: inspect by the new name; taken and bad names refused.
-    d.ok(CLI, &["rename", "counter", "counter2"]);
-    let name = d.ok(CLI, &["inspect", "-f", "{{.Name}}", "counter2"]);
+    d.ok(cli, &["rename", "counter", "counter2"]);
+    let name = d.ok(cli, &["inspect", "-f", "{{.Name}}", "counter2"]);
     assert_eq!(name.trim(), "/counter2");
-    d.fails(CLI, &["inspect", "counter"]);
+    d.fails(cli, &["inspect", "counter"]);
     d.ok(
-        CLI,
+        cli,
         &["create", "--network", "none", "--name", "other", "busybox"],
     );
     let (code, body) = d.curl(&["-X", "POST"], "/containers/counter2/rename?name=other");
@@ -191,10 +197,10 @@ fn pause_top_stats_rename_and_their_events() {
     assert_eq!(code, 400, "{body}");
 
     // A paused container stops like a running one.
-    d.ok(CLI, &["pause", "counter2"]);
-    d.ok(CLI, &["stop", "-t", "1", "counter2"]);
+    d.ok(cli, &["pause", "counter2"]);
+    d.ok(cli, &["stop", "-t", "1", "counter2"]);
     let st = d.ok(
-        CLI,
+        cli,
         &[
             "inspect",
             "-f",
@@ -203,7 +209,7 @@ fn pause_top_stats_rename_and_their_events() {
         ],
     );
     assert_eq!(st.trim(), "exited false");
-    d.ok(CLI, &["rm", "counter2", "other"]);
+    d.ok(cli, &["rm", "counter2", "other"]);
 
     // Events of the container, in order, from history (since/until).
     let until = now() + 1;
@@ -244,7 +250,7 @@ fn pause_top_stats_rename_and_their_events() {
 
     // The docker CLI's own filter shows them too.
     let out = d.ok(
-        CLI,
+        cli,
         &[
             "events",
             "--since",
@@ -344,6 +350,44 @@ fn changes_export_commit_prune_and_filters() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&content.stdout), "hello\n");
 
+    // A rootfs that is not mounted is mounted read-only for the export, and unmounted after.
+    let fsc_id = d.ok(CLI, &["inspect", "-f", "{{.Id}}", "fsc"]);
+    let rootfs = d
+        .dir
+        .path()
+        .join(format!("exec/containers/{}/rootfs", fsc_id.trim()));
+    let st = std::process::Command::new("umount")
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success(), "umount {}", rootfs.display());
+    let again_tar = d.dir.path().join("again.tar");
+    let st = std::process::Command::new("curl")
+        .args(["-sf", "-o"])
+        .arg(&again_tar)
+        .arg("--unix-socket")
+        .arg(&d.socket)
+        .arg("http://hull/containers/fsc/export")
+        .status()
+        .unwrap();
+    assert!(st.success(), "export of an unmounted rootfs: {}", d.log());
+    let again = std::process::Command::new("tar")
+        .args([
+            "-xOf",
+            d.dir.path().join("again.tar").to_str().unwrap(),
+            "newfile",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "hello\n",
+        "{}\n{}",
+        String::from_utf8_lossy(&again.stderr),
+        d.log()
+    );
+    wait_for("the export's mount to go", || d.mounts().is_empty());
+
     // commit with changes; the new image runs with the file, the committed CMD and ENV, and
     // without the deleted file.
     let img = d.ok(
@@ -381,6 +425,43 @@ fn changes_export_commit_prune_and_filters() {
     assert!(cfg.trim().ends_with(" 2"), "{cfg}");
     let hist = d.ok(CLI, &["history", "--no-trunc", "committed:v1"]);
     assert!(hist.contains("made by a test"), "{hist}");
+
+    // A running container is paused for its commit, and runs on afterwards.
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "busy",
+            "busybox",
+            "sh",
+            "-c",
+            "echo run > /ran; sleep 1000",
+        ],
+    );
+    wait_for("the running container's file", || {
+        d.curl(&[], "/containers/busy/changes").1.contains("/ran")
+    });
+    d.ok(CLI, &["commit", "busy", "committed:running"]);
+    let st = d.ok(CLI, &["inspect", "-f", "{{.State.Status}}", "busy"]);
+    assert_eq!(st.trim(), "running");
+    let out = d.ok(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "committed:running",
+            "cat",
+            "/ran",
+        ],
+    );
+    assert_eq!(out, "run\n");
+    d.ok(CLI, &["rm", "-f", "busy"]);
 
     // List filters, limit, size.
     d.ok(
@@ -439,7 +520,7 @@ fn changes_export_commit_prune_and_filters() {
     // system df: both images, the containers.
     let df = d.ok(CLI, &["system", "df"]);
     let images = df.lines().find(|l| l.starts_with("Images")).unwrap();
-    assert_eq!(images.split_whitespace().nth(1), Some("2"), "{df}");
+    assert_eq!(images.split_whitespace().nth(1), Some("3"), "{df}");
     let containers = df.lines().find(|l| l.starts_with("Containers")).unwrap();
     assert_eq!(containers.split_whitespace().nth(1), Some("3"), "{df}");
 
@@ -491,4 +572,71 @@ fn changes_export_commit_prune_and_filters() {
     assert_eq!(lines[pos("die")], "die 0", "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("commit")), "{lines:?}");
     assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
+}
+
+/// On the default bridge (hulld in its own network namespace): stats show the container's
+/// eth0 from its namespace, and a live `docker events --filter container=` sees a pause.
+#[test]
+fn bridged_stats_and_live_events() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = Hulld::start_isolated();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    d.ok(
+        CLI,
+        &["run", "-d", "--name", "net", "busybox", "sleep", "1000"],
+    );
+    let (code, body) = d.curl(&[], "/containers/net/stats?stream=0&one-shot=1");
+    assert_eq!(code, 200, "{body}");
+    let s = json(&body);
+    assert!(s["networks"]["eth0"]["rx_bytes"].is_u64(), "{body}");
+    assert!(s["networks"].get("lo").is_none(), "{body}");
+    assert_eq!(
+        s["preread"], "0001-01-01T00:00:00Z",
+        "one-shot has no previous sample"
+    );
+
+    let mut ev = d
+        .docker_cmd(
+            CLI,
+            &[
+                "events",
+                "--filter",
+                "container=net",
+                "--format",
+                "{{.Action}} {{.Actor.Attributes.name}}",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = ev.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    // The client is subscribed once a first event reaches it.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !seen.iter().any(|l: &String| l == "unpause net") {
+        assert!(Instant::now() < deadline, "live events: {seen:?}");
+        d.ok(CLI, &["pause", "net"]);
+        d.ok(CLI, &["unpause", "net"]);
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
+            seen.push(l);
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(ev.id().to_string())
+        .status();
+    let _ = ev.wait();
+    assert!(seen.iter().all(|l| l.ends_with(" net")), "{seen:?}");
+    assert!(seen.contains(&"pause net".to_string()), "{seen:?}");
+    d.ok(CLI, &["rm", "-f", "net"]);
 }

@@ -436,7 +436,7 @@ pub async fn commit(
             .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
             .filter(|c| !c.trim().is_empty())
             .collect(),
-        pause: q.get("pause").is_none_or(|p| !matches!(p, "0" | "false")),
+        pause: q.get("pause").is_none() || q.flag("pause"),
         config,
     };
     if o.container.is_empty() {

@@ -218,7 +218,8 @@ pub async fn route(
     name: String,
     q: &Query,
 ) -> Result<Response<ApiBody>, ApiError> {
-    let stream = q.get("stream").is_none_or(|s| !matches!(s, "0" | "false"));
+    // Absent means true (Docker's default); docker-py sends "False".
+    let stream = q.get("stream").is_none() || q.flag("stream");
     let one_shot = q.flag("one-shot");
     if one_shot && stream {
         return Err(ApiError::bad(
