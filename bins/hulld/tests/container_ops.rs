@@ -287,6 +287,8 @@ fn changes_export_commit_prune_and_filters() {
             "none",
             "--name",
             "fsc",
+            "-e",
+            "FROMRUN=1",
             "busybox",
             "sh",
             "-c",
@@ -419,7 +421,7 @@ fn changes_export_commit_prune_and_filters() {
     );
     assert!(cfg.starts_with(img.trim()), "{cfg}");
     assert!(
-        cfg.contains("PATH=") && cfg.contains("COMMITTED=yes"),
+        cfg.contains("PATH=") && cfg.contains("COMMITTED=yes") && cfg.contains("FROMRUN=1"),
         "{cfg}"
     );
     assert!(cfg.trim().ends_with(" 2"), "{cfg}");
@@ -511,6 +513,11 @@ fn changes_export_commit_prune_and_filters() {
     assert_eq!(code, 200, "{body}");
     let rw = json(&body)[0]["SizeRw"].as_u64().unwrap();
     assert!(rw >= 6, "SizeRw {rw}: {body}");
+    assert_eq!(
+        names(&["-a", "--filter", "health=none"]),
+        ["fresh", "fsc", "live"]
+    );
+    assert!(names(&["-a", "--filter", "health=healthy"]).is_empty());
     let (code, body) = d.curl(
         &[],
         "/containers/json?filters=%7B%22bogus%22:%5B%22x%22%5D%7D",

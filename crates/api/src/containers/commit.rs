@@ -122,8 +122,12 @@ impl ContainerService {
 
         // The config: the container's settings over the image's, then the changes.
         let mut config: Map<String, Value> = cfg["config"].as_object().cloned().unwrap_or_default();
-        let from = o.config.as_ref().unwrap_or(&rec.config);
-        for k in IMAGE_FIELDS {
+        // The container's settings, then the request body's (Docker merges the two).
+        for (k, from) in [Some(&rec.config), o.config.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|from| IMAGE_FIELDS.map(|k| (k, from)))
+        {
             let Some(v) = from.get(k).filter(|v| !v.is_null()) else {
                 continue;
             };

@@ -304,6 +304,10 @@ impl ContainerService {
                 Err(e) => tracing::warn!("prune: container {}: {e}", r.id),
             }
         }
+        if let Some(ev) = self.events.get() {
+            let attrs = [("reclaimed".to_string(), space.to_string())].into();
+            ev.publish(Event::new("container", "prune", "", attrs));
+        }
         Ok(serde_json::json!({ "ContainersDeleted": deleted, "SpaceReclaimed": space }))
     }
 
@@ -331,6 +335,15 @@ impl ContainerService {
             return Err(ContainersError::Invalid(format!("invalid filter '{k}'")));
         }
         let f = |k: &str| o.filters.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        // hull has no health checks yet: every container's health is "none".
+        for h in f("health") {
+            if !["starting", "healthy", "unhealthy", "none"].contains(&h.as_str()) {
+                return Err(ContainersError::Invalid(format!(
+                    "invalid filter 'health={h}'"
+                )));
+            }
+        }
+        let health_ok = f("health").is_empty() || f("health").iter().any(|h| h == "none");
         for s in f("status") {
             const OK: [&str; 7] = [
                 "created",
@@ -374,6 +387,7 @@ impl ContainerService {
             .records
             .values()
             .filter(|r| all || r.running())
+            .filter(|_| health_ok)
             .filter(|r| {
                 let st = r.state.status.as_str();
                 f("status").is_empty() || f("status").iter().any(|s| s == st)
