@@ -81,12 +81,13 @@ impl ContainerService {
         let base_manifest = read_json(&image.manifest)?;
         let mut cfg = read_json(&image.id)?;
 
+        // The new blobs must not be collected before the image is registered.
+        let _gc = self.images.gc_lock(false).map_err(|e| failed(&rec.id, e))?;
         // Paused while the layer is written (Docker's default), unless asked not to.
         let pause = o.pause && rec.state.status == super::Status::Running;
         if pause {
             self.pause(&rec.id)?;
         }
-        let _gc = self.images.gc_lock(false).map_err(|e| failed(&rec.id, e));
         let layer = (|| {
             let mut w = self
                 .images

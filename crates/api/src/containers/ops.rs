@@ -396,10 +396,7 @@ impl ContainerService {
             .filter(|r| f("id").is_empty() || f("id").iter().any(|p| r.id.starts_with(p.as_str())))
             .filter(|r| labels_match(r, &o.filters))
             .filter(|r| {
-                images.is_empty()
-                    || images
-                        .iter()
-                        .any(|i| *i == r.image_id || *i == r.image || r.image_id.ends_with(i))
+                images.is_empty() || images.iter().any(|i| *i == r.image_id || *i == r.image)
             })
             .filter(|r| {
                 exited.is_empty()
@@ -415,14 +412,14 @@ impl ContainerService {
         }
         let mut out = Vec::new();
         for r in &recs {
-            let mut v = self.list_entry(r);
+            let mut v = super::view::summary(r);
             if o.size {
                 let rw = self.rw_size(&r.id);
                 let image = self
                     .images
                     .resolve(&r.image_id)
                     .ok()
-                    .map(|i| image_size(self, &i))
+                    .map(|i| i.size)
                     .unwrap_or(0);
                 v["SizeRw"] = rw.into();
                 v["SizeRootFs"] = (rw + image).into();
@@ -483,19 +480,6 @@ impl ContainerService {
             "BuildCache": [],
         }))
     }
-
-    /// One `GET /containers/json` entry (the list's shape).
-    fn list_entry(&self, r: &Record) -> Value {
-        let one = self.list(true);
-        one.as_array()
-            .and_then(|a| a.iter().find(|v| v["Id"] == r.id.as_str()).cloned())
-            .unwrap_or(Value::Null)
-    }
-}
-
-/// An image's size as `docker images` shows it (its layer blobs).
-pub(crate) fn image_size(_svc: &ContainerService, img: &hull_image::ImageRecord) -> u64 {
-    img.size
 }
 
 /// Docker's name filter is a regular expression on the name; hull matches a substring, and
