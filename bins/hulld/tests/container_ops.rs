@@ -106,6 +106,9 @@ fn pause_top_stats_rename(cli: &str) {
     );
     let (code, body) = d.curl(&["-X", "POST"], "/containers/counter/pause");
     assert_eq!(code, 409, "{body}");
+    let (code, body) = d.curl(&["-X", "POST"], "/containers/counter/start");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("unpause"), "{body}");
     let err = d.fails(cli, &["exec", "counter", "true"]);
     assert!(err.contains("paused"), "{err}");
 

@@ -203,3 +203,42 @@ pub fn route(events: Arc<Events>, q: &Query) -> Result<Response<ApiBody>, ApiErr
         ApiBody::Stream(rx),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container_event(action: &str) -> Event {
+        let attrs = [
+            ("name".to_string(), "web".to_string()),
+            ("image".to_string(), "busybox".to_string()),
+        ]
+        .into();
+        Event::new("container", action, "0123456789abcdef", attrs)
+    }
+
+    fn filter(containers: &[&str], actions: &[&str], images: &[&str]) -> Filter {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        Filter {
+            types: Vec::new(),
+            actions: v(actions),
+            images: v(images),
+            containers: v(containers),
+        }
+    }
+
+    #[test]
+    fn container_filters() {
+        let e = container_event("exec_create: sh -c true");
+        assert!(filter(&["web"], &[], &[]).matches(&e));
+        assert!(filter(&["/web"], &[], &[]).matches(&e));
+        assert!(filter(&["0123"], &[], &[]).matches(&e));
+        assert!(!filter(&["other"], &[], &[]).matches(&e));
+        assert!(filter(&[], &["exec_create"], &[]).matches(&e));
+        assert!(!filter(&[], &["exec_start"], &[]).matches(&e));
+        assert!(filter(&[], &[], &["busybox"]).matches(&e));
+        assert!(!filter(&[], &[], &["alpine"]).matches(&e));
+        let img = Event::new("image", "pull", "sha256:1", [].into());
+        assert!(!filter(&["web"], &[], &[]).matches(&img));
+    }
+}

@@ -56,6 +56,11 @@ impl ContainerService {
     /// Starts a created or exited container through a new hull-shim.
     pub fn start(self: &Arc<Self>, name: &str) -> Result<Outcome, ContainersError> {
         let rec = self.get(name)?;
+        if rec.paused() {
+            return Err(ContainersError::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
+            ));
+        }
         if rec.running() {
             return Ok(Outcome::NotModified);
         }
