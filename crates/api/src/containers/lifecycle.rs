@@ -225,7 +225,7 @@ impl ContainerService {
             .kill(&rec.id, sig, false)
             .map_err(|source| ContainersError::Signal {
                 id: rec.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         self.emit("kill", &rec, &[("signal", (sig as i32).to_string())]);
         // A frozen container acts on the signal once thawed (Docker does the same).

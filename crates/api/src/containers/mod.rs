@@ -121,7 +121,8 @@ pub enum ContainersError {
     #[error("signalling container {id}: {source}")]
     Signal {
         id: String,
-        source: hull_runtime::Error,
+        // Boxed: the runtime's error is large (clippy::result_large_err).
+        source: Box<hull_runtime::Error>,
     },
     /// The container's state does not allow the operation (409), e.g. pausing a paused one.
     #[error("{0}")]
