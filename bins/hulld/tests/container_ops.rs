@@ -31,6 +31,46 @@ fn now() -> u64 {
         .as_secs()
 }
 
+/// On drop after a failure (before the daemon's drop, so declared after it): thaws this
+/// daemon's containers' freezer cgroups (a frozen process would not die of a SIGKILL) and
+/// has the daemon remove them, so that their shims clean up cgroups and mounts.
+struct CleanupOnFailure<'a>(&'a Hulld);
+
+impl Drop for CleanupOnFailure<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let data = self.0.dir.path().join("data/containers");
+        let ids: Vec<String> = std::fs::read_dir(data)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        for id in &ids {
+            let v1 = std::path::Path::new("/sys/fs/cgroup/freezer/hull")
+                .join(id)
+                .join("freezer.state");
+            if v1.exists() {
+                let _ = std::fs::write(v1, "THAWED");
+            }
+            // cgroup v2, or the unified hierarchy of a hybrid host.
+            for root in ["/sys/fs/cgroup/hull", "/sys/fs/cgroup/unified/hull"] {
+                let v2 = std::path::Path::new(root).join(id).join("cgroup.freeze");
+                if v2.exists() {
+                    let _ = std::fs::write(v2, "0");
+                }
+            }
+        }
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.0.docker(CLI, &args);
+        }
+    }
+}
+
 /// Lines the container has logged so far.
 fn log_lines(d: &Hulld, cli: &str, name: &str) -> usize {
     d.ok(cli, &["logs", name]).lines().count()
@@ -48,6 +88,7 @@ fn pause_top_stats_rename_and_their_events() {
 
 fn pause_top_stats_rename(cli: &str) {
     let d = Hulld::start();
+    let _cleanup = CleanupOnFailure(&d);
     let t0 = now();
     d.ok(cli, &["load", "-i", busybox_tar().to_str().unwrap()]);
     let id = d
@@ -306,6 +347,7 @@ fn changes_export_commit_prune_and_filters() {
         return;
     }
     let d = Hulld::start();
+    let _cleanup = CleanupOnFailure(&d);
     let t0 = now();
     d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
     d.ok(
@@ -631,6 +673,7 @@ fn bridged_stats_and_live_events() {
         return;
     }
     let d = Hulld::start_isolated();
+    let _cleanup = CleanupOnFailure(&d);
     d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
     d.ok(
         CLI,
