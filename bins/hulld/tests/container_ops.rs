@@ -732,3 +732,38 @@ fn bridged_stats_and_live_events() {
     assert!(seen.iter().all(|l| l.ends_with(" net")), "{seen:?}");
     d.ok(CLI, &["rm", "-f", "net"]);
 }
+
+/// A paused container stays paused across a hulld restart, and the new daemon unpauses and
+/// removes it.
+#[test]
+fn paused_across_a_hulld_restart() {
+    if !preflight(&[]) {
+        return;
+    }
+    let mut d = Hulld::start();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "p",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    d.ok(CLI, &["pause", "p"]);
+    d.restart();
+    let _cleanup = CleanupOnFailure(&d);
+    let st = d.ok(CLI, &["inspect", "-f", "{{.State.Status}}", "p"]);
+    assert_eq!(st.trim(), "paused");
+    d.ok(CLI, &["unpause", "p"]);
+    let top = d.ok(CLI, &["top", "p"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    d.ok(CLI, &["rm", "-f", "p"]);
+    assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
+}
