@@ -164,6 +164,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
         events.clone(),
     );
     let containers = open_containers(&cfg, &image_root)?;
+    containers.set_events(events.clone());
     let daemon = Arc::new(Daemon {
         images: Arc::new(images),
         containers,

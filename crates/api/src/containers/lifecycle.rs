@@ -56,6 +56,11 @@ impl ContainerService {
     /// Starts a created or exited container through a new hull-shim.
     pub fn start(self: &Arc<Self>, name: &str) -> Result<Outcome, ContainersError> {
         let rec = self.get(name)?;
+        if rec.paused() {
+            return Err(ContainersError::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
+            ));
+        }
         if rec.running() {
             return Ok(Outcome::NotModified);
         }
@@ -112,6 +117,7 @@ impl ContainerService {
                 rec.state.error.clear();
                 self.put(&mut t, rec);
                 drop(t);
+                self.emit_id("start", &id, &[]);
                 let svc = self.clone();
                 std::thread::spawn(move || svc.watch_child(id, child));
                 Ok(Outcome::Done)
@@ -173,6 +179,11 @@ impl ContainerService {
                 }
             }
             let auto = rec.auto_remove;
+            self.emit(
+                "die",
+                &rec,
+                &[("exitCode", rec.state.exit_code.to_string())],
+            );
             self.put(&mut t, rec);
             auto
         };
@@ -214,8 +225,11 @@ impl ContainerService {
             .kill(&rec.id, sig, false)
             .map_err(|source| ContainersError::Signal {
                 id: rec.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
+        self.emit("kill", &rec, &[("signal", (sig as i32).to_string())]);
+        // A frozen container acts on the signal once thawed (Docker does the same).
+        self.thaw_if_paused(&rec.id);
         if sig == Signal::SIGKILL {
             self.wait_exits(&rec.id, rec.state.exits, Duration::from_secs(5));
         }
@@ -254,11 +268,11 @@ impl ContainerService {
         let exits = rec.state.exits;
         let _ = self.kill(&rec.id, &sig);
         let grace = Duration::from_secs(secs.max(0) as u64);
-        if secs >= 0 && self.wait_exits(&rec.id, exits, grace) {
-            return Ok(Outcome::Done);
+        if !(secs >= 0 && self.wait_exits(&rec.id, exits, grace)) {
+            let _ = self.kill(&rec.id, "SIGKILL");
+            self.wait_exits(&rec.id, exits, Duration::from_secs(10));
         }
-        let _ = self.kill(&rec.id, "SIGKILL");
-        self.wait_exits(&rec.id, exits, Duration::from_secs(10));
+        self.emit("stop", &rec, &[]);
         Ok(Outcome::Done)
     }
 
@@ -331,6 +345,7 @@ impl ContainerService {
         for p in super::create::destroy(self, &id) {
             tracing::warn!("container {id}: cleaning up: {p}");
         }
+        self.emit("destroy", &rec, &[]);
         Ok(())
     }
 }
