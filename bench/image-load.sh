@@ -12,6 +12,12 @@
 #                        built here; <target> = CARGO_TARGET_DIR or target)
 #   DOCKERD=/usr/sbin/dockerd DOCKER=/usr/bin/docker (Debian's)
 #   KEEP=1               keep the work directory (archive, logs)
+#   FS=loop              where both stores live: `loop` (default) a fresh ext4 made by
+#                        mkfs.ext4 with its defaults (journaled, as on a Debian host), loop-
+#                        mounted in the work directory; `host` the work directory's own
+#                        filesystem (on this project's VM an ext4 without a journal, where
+#                        creating files right after deleting thousands is slow for everyone:
+#                        ext4 then skips each recently freed inode one by one)
 # dockerd runs privately: in a new network namespace (`unshare -n`), with its own
 # data-root (storage driver overlay2), exec-root, socket and pid file under the
 # work directory; it is stopped by its pid and its mounts are undone on any exit.
@@ -43,6 +49,7 @@ else
 fi
 
 work=$(mktemp -d /tmp/hull-bench-image.XXXXXX)
+FS=${FS:-loop}
 dockerd_pid=
 cleanup() {
   set +e
@@ -60,6 +67,19 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "image-load: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+
+case $FS in
+loop)
+  command -v mkfs.ext4 >/dev/null || { echo "image-load: mkfs.ext4 not found (e2fsprogs)" >&2; exit 2; }
+  truncate -s 4G "$work/fs.img"
+  mkfs.ext4 -q -F "$work/fs.img"
+  mkdir -p "$work/mnt"
+  mount -o loop "$work/fs.img" "$work/mnt"
+  fsdir=$work/mnt
+  ;;
+host) fsdir=$work ;;
+*) echo "image-load: FS=$FS: use loop or host" >&2; exit 2 ;;
+esac
 
 # --- the image: 5 layers, ~200 MB, docker save (classic) layout
 echo "image-load: making the image" >&2
@@ -103,10 +123,10 @@ size_mb=$(($(stat -c %s "$archive") >> 20))
 echo "image-load: $archive: ${size_mb} MB, 5 layers (4 random, 1 of 5000 small files), id sha256:$csha" >&2
 
 # --- dockerd, private
-mkdir -p "$work/data" "$work/exec"
+mkdir -p "$fsdir/data" "$work/exec"
 echo '{}' >"$work/daemon.json"
 sock=$work/docker.sock
-unshare --net -- "$DOCKERD" --config-file "$work/daemon.json" --data-root "$work/data" \
+unshare --net -- "$DOCKERD" --config-file "$work/daemon.json" --data-root "$fsdir/data" \
   --exec-root "$work/exec" --pidfile "$work/dockerd.pid" --host "unix://$sock" \
   --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
   --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs >"$work/dockerd.log" 2>&1 &
@@ -132,24 +152,24 @@ for r in $(seq "$N"); do
     case $tool in
     hull)
       # the default: load, then unpack every layer into its snapshot (as docker load does)
-      rm -rf "$work/hull-root"
+      rm -rf "$fsdir/hull-root"
       t0=$(now)
-      "$hull" --root "$work/hull-root" load -q -i "$archive"
+      "$hull" --root "$fsdir/hull-root" load -q -i "$archive"
       t1=$(now)
-      "$hull" --root "$work/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
-      snaps=$(find "$work/hull-root/snapshotter/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
+      "$hull" --root "$fsdir/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
+      snaps=$(find "$fsdir/hull-root/snapshotter/snapshots" -mindepth 1 -maxdepth 1 | wc -l)
       [ "$snaps" = 5 ] || { echo "image-load: hull made $snaps snapshots, want 5" >&2; exit 1; }
       ;;
     hull-nounpack)
       # blobs only; then the unpack alone, timed apart (where the difference goes)
-      rm -rf "$work/hull-root"
+      rm -rf "$fsdir/hull-root"
       t0=$(now)
-      "$hull" --root "$work/hull-root" load --no-unpack -q -i "$archive"
+      "$hull" --root "$fsdir/hull-root" load --no-unpack -q -i "$archive"
       t1=$(now)
-      "$hull" --root "$work/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
+      "$hull" --root "$fsdir/hull-root" images -q --no-trunc | grep -qx "sha256:$csha"
       sync
       u0=$(now)
-      "$hull" --root "$work/hull-root" unpack "$csha" >/dev/null 2>&1
+      "$hull" --root "$fsdir/hull-root" unpack "$csha" >/dev/null 2>&1
       u1=$(now)
       elapsed "$u0" "$u1" >>"$work/unpack.t"
       ;;
@@ -169,7 +189,7 @@ h=$(median <"$work/hull.t")
 hn=$(median <"$work/hull-nounpack.t")
 u=$(median <"$work/unpack.t")
 d=$(median <"$work/docker.t")
-echo "image-load: ${size_mb} MB, N=$N; median wall time (s)"
+echo "image-load: ${size_mb} MB, N=$N, stores on FS=$FS; median wall time (s)"
 awk -v h="$h" -v hn="$hn" -v u="$u" -v d="$d" 'BEGIN {
   printf "  hull-image load (unpacks)     %.3f\n", h
   printf "  hull-image load --no-unpack   %.3f   (then hull-image unpack alone: %.3f)\n", hn, u

@@ -124,7 +124,12 @@ pub fn run(cmd: Cmd, ctx: &crate::Ctx) -> anyhow::Result<()> {
             quiet,
             no_unpack,
         } => {
-            let opts = LoadOptions::default();
+            let mut opts = LoadOptions::default();
+            if !no_unpack {
+                // Unpack while loading (the bytes are read once); what is left is done below.
+                let snap = hull_image::layers::open_snapshotter(store, Default::default())?;
+                opts.unpack = Some(std::sync::Arc::new(snap));
+            }
             let jl = JsonLines(Mutex::new(io::stdout()));
             let quiet_sink = |_: Message| {};
             let progress: &dyn Progress = match (json, quiet) {

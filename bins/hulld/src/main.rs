@@ -167,6 +167,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     containers
         .set_log_defaults(cfg.log_driver.clone(), cfg.log_opts.clone())
         .context("daemon.json log-driver/log-opts")?;
+    containers.set_events(events.clone());
     let daemon = Arc::new(Daemon {
         images: Arc::new(images),
         containers,

@@ -51,13 +51,22 @@ pub async fn route(
     let method = req.method().clone();
     match (&method, route) {
         (&Method::GET, "/json") => {
-            let all = q.flag("all");
-            Ok(ok_json(&blocking("list", move || Ok(svc.list(all))).await?))
+            let o = list_options(q)?;
+            Ok(ok_json(&blocking("list", move || svc.list_with(&o)).await?))
+        }
+        (&Method::POST, "/prune") => {
+            let f = q.filters()?.0;
+            Ok(ok_json(&blocking("prune", move || svc.prune(&f)).await?))
         }
         (&Method::POST, "/create") => {
             let name = q.get("name").map(str::to_string).filter(|n| !n.is_empty());
             let body = read_bytes(req.into_body(), 1 << 20).await?;
-            let id = blocking("create", move || svc.create(name.as_deref(), &body)).await?;
+            let id = blocking("create", move || {
+                let id = svc.create(name.as_deref(), &body)?;
+                svc.emit_id("create", &id, &[]);
+                Ok(id)
+            })
+            .await?;
             Ok(json_response(
                 StatusCode::CREATED,
                 &serde_json::json!({ "Id": id, "Warnings": [] }),
@@ -104,7 +113,9 @@ async fn container_route(
             let t = stop_timeout(q)?;
             blocking("restart", move || {
                 svc.stop(&name, t)?;
-                svc.start(&name)
+                let o = svc.start(&name)?;
+                svc.emit_id("restart", &name, &[]);
+                Ok(o)
             })
             .await?;
             Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
@@ -122,7 +133,12 @@ async fn container_route(
         (&Method::POST, "wait") => wait(svc, name, q).await,
         (&Method::POST, "exec") => {
             let body = read_bytes(req.into_body(), 1 << 20).await?;
-            let id = blocking("exec create", move || svc.exec_create(&name, &body)).await?;
+            let id = blocking("exec create", move || {
+                let id = svc.exec_create(&name, &body)?;
+                svc.exec_event("exec_create", &id, None);
+                Ok(id)
+            })
+            .await?;
             Ok(json_response(
                 StatusCode::CREATED,
                 &serde_json::json!({ "Id": id }),
@@ -131,8 +147,57 @@ async fn container_route(
         (&Method::GET, "logs") => logs_route(svc, name, q).await,
         (&Method::POST, "attach") => attach(svc, name, q, req).await,
         (&Method::POST, "resize") => resize(svc, name, q).await,
+        (&Method::POST, "pause") => {
+            blocking("pause", move || svc.pause(&name)).await?;
+            Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
+        }
+        (&Method::POST, "unpause") => {
+            blocking("unpause", move || svc.unpause(&name)).await?;
+            Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
+        }
+        (&Method::POST, "rename") => {
+            let new = q.get("name").unwrap_or("").to_string();
+            blocking("rename", move || svc.rename(&name, &new)).await?;
+            Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
+        }
+        (&Method::GET, "top") => {
+            let args = q.get("ps_args").unwrap_or("").to_string();
+            Ok(ok_json(
+                &blocking("top", move || svc.top(&name, &args)).await?,
+            ))
+        }
+        (&Method::GET, "stats") => crate::containers::stats::route(svc, name, q).await,
+        (&Method::GET, "changes") => Ok(ok_json(
+            &blocking("changes", move || svc.changes(&name)).await?,
+        )),
+        (&Method::GET, "export") => {
+            let rx = blocking("export", move || svc.export(&name)).await?;
+            Ok(response(
+                StatusCode::OK,
+                "application/x-tar",
+                ApiBody::Stream(rx),
+            ))
+        }
         _ => Err(ApiError::NoRoute),
     }
+}
+
+/// `all`, `limit`/`last`, `size` and `filters` of `GET /containers/json`.
+fn list_options(q: &Query) -> Result<crate::containers::ops::ListOptions> {
+    let limit = match q.get("limit").or(q.get("last")).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(n) => match n.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => return Err(ApiError::bad("limit", "not a number")),
+        },
+    };
+    Ok(crate::containers::ops::ListOptions {
+        all: q.flag("all"),
+        limit,
+        size: q.flag("size"),
+        filters: q.filters()?.0,
+    })
 }
 
 /// `t` (or the older `timeout`): seconds before SIGKILL.
@@ -282,6 +347,7 @@ async fn attach(
     let n2 = name.clone();
     let rec = blocking("attach", move || {
         let r = s2.get(&n2)?;
+        s2.emit("attach", &r, &[]);
         s2.attach_register(&r.id);
         Ok(r)
     })
@@ -366,7 +432,12 @@ pub async fn exec_route(
                     .map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))?
             };
             let detach = v["Detach"].as_bool() == Some(true);
-            let exec = blocking("exec start", move || svc.exec_start(&id)).await?;
+            let exec = blocking("exec start", move || {
+                let exec = svc.exec_start(&id)?;
+                svc.exec_event("exec_start", &id, None);
+                Ok(exec)
+            })
+            .await?;
             let want = Want {
                 stdin: exec.stdin,
                 stdout: true,
@@ -408,4 +479,54 @@ pub async fn exec_route(
         }
         _ => Err(ApiError::NoRoute),
     }
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=&pause=`; the body, when
+/// not empty, is a container Config whose fields replace the container's.
+pub async fn commit(
+    svc: Arc<ContainerService>,
+    q: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<ApiBody>> {
+    let body = read_bytes(req.into_body(), 1 << 20).await?;
+    let config = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad("body", format!("not valid JSON: {e}")))?;
+        Some(v).filter(|v| !v.is_null())
+    };
+    let o = crate::containers::commit::CommitOptions {
+        container: q.get("container").unwrap_or("").to_string(),
+        repo: q.get("repo").unwrap_or("").to_string(),
+        tag: q.get("tag").unwrap_or("").to_string(),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        changes: q
+            .all("changes")
+            .into_iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        pause: q.get("pause").is_none() || q.flag("pause"),
+        config,
+    };
+    if o.container.is_empty() {
+        return Err(ApiError::bad(
+            "container",
+            "which container to commit is required",
+        ));
+    }
+    let id = blocking("commit", move || svc.commit(&o)).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": id }),
+    ))
+}
+
+/// `GET /system/df`: images, containers and their sizes (volumes: none yet).
+pub async fn system_df(svc: Arc<ContainerService>) -> Result<Response<ApiBody>> {
+    Ok(ok_json(
+        &blocking("system df", move || svc.system_df()).await?,
+    ))
 }

@@ -98,7 +98,11 @@ fn container_status(e: &ContainersError) -> StatusCode {
     use ContainersError as E;
     match e {
         E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
-        E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) => StatusCode::CONFLICT,
+        E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) | E::Conflict(_) => {
+            StatusCode::CONFLICT
+        }
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::Runtime { .. } | E::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         E::BadName(_)
         | E::ExecRequest(_)
         | E::Request(_)

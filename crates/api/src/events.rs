@@ -1,4 +1,4 @@
-//! `GET /events`: what happened to images, as Docker's event messages. Events are published
+//! `GET /events`: what happened to images and containers, as Docker's event messages. Events are published
 //! by the services to a broadcast channel; the last [`KEEP`] are kept for `since`.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -130,17 +130,29 @@ struct Filter {
     types: Vec<String>,
     actions: Vec<String>,
     images: Vec<String>,
+    containers: Vec<String>,
 }
 
 impl Filter {
     fn matches(&self, e: &Event) -> bool {
         let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
         let name = e.actor.attributes.get("name").map_or("", String::as_str);
+        // `exec_create: sh -c ...` matches `event=exec_create`, as in Docker.
+        let action = e.action.split(':').next().unwrap_or("");
+        let image_attr = e.actor.attributes.get("image").map_or("", String::as_str);
+        let container = |c: &String| {
+            e.kind == "container"
+                && (*c == e.actor.id
+                    || (!c.is_empty() && e.actor.id.starts_with(c.as_str()))
+                    || c.strip_prefix('/').unwrap_or(c) == name)
+        };
         any(&self.types, e.kind)
-            && any(&self.actions, &e.action)
+            && (any(&self.actions, &e.action) || any(&self.actions, action))
             && (self.images.is_empty()
                 || (e.kind == "image"
-                    && (any(&self.images, &e.actor.id) || any(&self.images, name))))
+                    && (any(&self.images, &e.actor.id) || any(&self.images, name)))
+                || (e.kind == "container" && any(&self.images, image_attr)))
+            && (self.containers.is_empty() || self.containers.iter().any(container))
     }
 }
 
@@ -148,11 +160,12 @@ pub fn route(events: Arc<Events>, q: &Query) -> Result<Response<ApiBody>, ApiErr
     let since = parse_time(q, "since")?;
     let until = parse_time(q, "until")?;
     let f = q.filters()?;
-    f.only(&["type", "event", "image"])?;
+    f.only(&["type", "event", "image", "container"])?;
     let filter = Filter {
         types: f.get("type").to_vec(),
         actions: f.get("event").to_vec(),
         images: f.get("image").to_vec(),
+        containers: f.get("container").to_vec(),
     };
     let (recent, mut live) = events.subscribe();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -189,4 +202,43 @@ pub fn route(events: Arc<Events>, q: &Query) -> Result<Response<ApiBody>, ApiErr
         "application/json",
         ApiBody::Stream(rx),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container_event(action: &str) -> Event {
+        let attrs = [
+            ("name".to_string(), "web".to_string()),
+            ("image".to_string(), "busybox".to_string()),
+        ]
+        .into();
+        Event::new("container", action, "0123456789abcdef", attrs)
+    }
+
+    fn filter(containers: &[&str], actions: &[&str], images: &[&str]) -> Filter {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        Filter {
+            types: Vec::new(),
+            actions: v(actions),
+            images: v(images),
+            containers: v(containers),
+        }
+    }
+
+    #[test]
+    fn container_filters() {
+        let e = container_event("exec_create: sh -c true");
+        assert!(filter(&["web"], &[], &[]).matches(&e));
+        assert!(filter(&["/web"], &[], &[]).matches(&e));
+        assert!(filter(&["0123"], &[], &[]).matches(&e));
+        assert!(!filter(&["other"], &[], &[]).matches(&e));
+        assert!(filter(&[], &["exec_create"], &[]).matches(&e));
+        assert!(!filter(&[], &["exec_start"], &[]).matches(&e));
+        assert!(filter(&[], &[], &["busybox"]).matches(&e));
+        assert!(!filter(&[], &[], &["alpine"]).matches(&e));
+        let img = Event::new("image", "pull", "sha256:1", [].into());
+        assert!(!filter(&["web"], &[], &[]).matches(&img));
+    }
 }

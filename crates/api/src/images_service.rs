@@ -212,7 +212,14 @@ impl Images for ImageService {
                 emit(m.to_json());
             }
         };
-        let recs = archive::load(&self.store, src, &LoadOptions::default(), &progress)?;
+        // Unpack while loading, as docker load does (the bytes are read and hashed once); a
+        // store whose snapshotter cannot be opened still loads, and containers unpack later.
+        let mut opts = LoadOptions::default();
+        match hull_image::layers::open_snapshotter(&self.store, Default::default()) {
+            Ok(s) => opts.unpack = Some(Arc::new(s)),
+            Err(e) => tracing::warn!("loading without unpacking: {e}"),
+        }
+        let recs = archive::load(&self.store, src, &opts, &progress)?;
         for r in recs {
             self.events.image(
                 "load",

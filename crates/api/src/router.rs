@@ -88,6 +88,10 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (_, r) if r.starts_with("/containers/") => {
             containers_routes::route(d.containers.clone(), &r["/containers".len()..], &q, req).await
         }
+        (&Method::POST, "/commit") => {
+            containers_routes::commit(d.containers.clone(), &q, req).await
+        }
+        (&Method::GET, "/system/df") => containers_routes::system_df(d.containers.clone()).await,
         (&Method::POST, "/build") => Err(ApiError::NotImplemented("building images is")),
         _ => Err(ApiError::NoRoute),
     }

@@ -46,6 +46,10 @@ pub enum SnapshotError {
         chain: Digest,
         source: UnpackError,
     },
+    #[error("unpacking the layer of chain {chain}: {source}")]
+    UnpackStream { chain: Digest, source: UnpackError },
+    #[error("the layer of chain {chain} was unpacked but its blob was never verified; not publishing it")]
+    Unverified { chain: Digest },
     #[error("snapshot {chain} does not exist")]
     NotFound { chain: Digest },
     #[error("snapshot {chain} is in use by container {container}")]
@@ -167,6 +171,51 @@ impl Drop for Staging {
         if let Some(p) = self.0.take() {
             let _ = fs::remove_dir_all(p);
         }
+    }
+}
+
+/// A layer unpacked by [`Snapshotter::stage_stream`], not yet visible.
+pub struct PendingSnapshot {
+    guard: Staging,
+    stage: PathBuf,
+    chain: Digest,
+    parent: Option<Digest>,
+    report: UnpackReport,
+    dest: PathBuf,
+    /// The blob digest and diff ID, once the caller has verified them.
+    verified: Option<(Digest, Digest)>,
+}
+
+impl PendingSnapshot {
+    /// The diff ID the unpack computed (None for an uncompressed blob: its blob digest).
+    pub fn diff_id(&self) -> Option<&Digest> {
+        self.report.diff_id.as_ref()
+    }
+
+    /// Records that the bytes unpacked are the blob `blob`, with diff ID `diff_id`.
+    pub fn verified(mut self, blob: Digest, diff_id: Digest) -> PendingSnapshot {
+        self.verified = Some((blob, diff_id));
+        self
+    }
+
+    /// Makes the snapshot visible (if another builder got there first, theirs is kept).
+    pub fn publish(mut self) -> Result<(), SnapshotError> {
+        let Some((blob, diff_id)) = self.verified.take() else {
+            return Err(SnapshotError::Unverified { chain: self.chain });
+        };
+        let mut report = std::mem::take(&mut self.report);
+        report.diff_id = Some(diff_id.clone());
+        let info = SnapshotInfo {
+            chain_id: self.chain.clone(),
+            parent: self.parent.clone(),
+            blob,
+            diff_id,
+            report,
+        };
+        let meta = self.stage.join("meta.json");
+        let json = serde_json::to_vec_pretty(&info).unwrap_or_default();
+        fs::write(&meta, json).map_err(io_err(&meta, "writing"))?;
+        publish(&mut self.guard, &self.dest)
     }
 }
 
@@ -347,6 +396,47 @@ impl Snapshotter {
         let json = serde_json::to_vec_pretty(&info).unwrap_or_default();
         fs::write(&meta, json).map_err(io_err(&meta, "writing"))?;
         publish(&mut guard, dest)
+    }
+
+    /// Whether the snapshot of `chain` exists.
+    pub fn has(&self, chain: &Digest) -> bool {
+        self.snapshot_dir(chain).join("meta.json").exists()
+    }
+
+    /// Unpacks a layer from a stream its caller is storing and hashing at the same time (a
+    /// load tees each layer into the content store and here), into a staging directory.
+    /// The result is published with [`PendingSnapshot::publish`] once the caller has
+    /// verified the blob, and discarded if dropped before.
+    pub fn stage_stream(
+        &self,
+        blob: impl io::Read,
+        chain: &Digest,
+        parent: Option<Digest>,
+    ) -> Result<PendingSnapshot, SnapshotError> {
+        let stage = self.root.join("staging").join(staging_name(chain.hex()));
+        let guard = Staging(Some(stage.clone()));
+        let fs_dir = stage.join("fs");
+        fs::create_dir_all(&fs_dir).map_err(io_err(&fs_dir, "creating"))?;
+        let opts = UnpackOptions {
+            caller_hashes_blob: true,
+            expected_blob: None,
+            expected_diff_id: None,
+            ..self.unpack.clone()
+        };
+        let report =
+            unpack::unpack(blob, &fs_dir, &opts).map_err(|source| SnapshotError::UnpackStream {
+                chain: chain.clone(),
+                source,
+            })?;
+        Ok(PendingSnapshot {
+            guard,
+            stage,
+            chain: chain.clone(),
+            parent,
+            report,
+            dest: self.snapshot_dir(chain),
+            verified: None,
+        })
     }
 
     /// Reads a snapshot's metadata.

@@ -144,6 +144,7 @@ impl ContentStore {
                         expected,
                         expected_size,
                         blobs: self.root.join("blobs/sha256"),
+                        flushed: 0,
                         done: false,
                         keep_on_drop: false,
                         _lock: None,
@@ -219,6 +220,7 @@ impl ContentStore {
             expected: Some(expected.clone()),
             expected_size,
             blobs: self.root.join("blobs/sha256"),
+            flushed: size,
             done: false,
             keep_on_drop: true,
             _lock: Some(lock),
@@ -273,6 +275,8 @@ pub struct BlobWriter {
     expected: Option<Digest>,
     expected_size: Option<u64>,
     blobs: PathBuf,
+    /// Up to where write-back has been started ([`WRITEBACK_CHUNK`]).
+    flushed: u64,
     done: bool,
     keep_on_drop: bool,
     /// For a resumable writer: its lock on the partial file (released after the file is
@@ -332,11 +336,26 @@ impl BlobWriter {
     }
 }
 
+/// A blob writer starts the disk write of every this many bytes as soon as they are written,
+/// so that the fsync at commit waits only for the last of them (on a journaled filesystem the
+/// fsync of a large layer written at once otherwise dominates a load).
+const WRITEBACK_CHUNK: u64 = 8 << 20;
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        if self.size - self.flushed >= WRITEBACK_CHUNK {
+            use std::os::fd::AsFd;
+            // Only a hint: a filesystem that cannot is synced at commit all the same.
+            let _ = hull_sys::fd::start_writeback(
+                self.file.as_fd(),
+                self.flushed,
+                self.size - self.flushed,
+            );
+            self.flushed = self.size;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -196,22 +196,109 @@ fn save_then_load_keeps_the_image_id_and_tags() {
     );
 }
 
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Load options that unpack into the store's snapshotter while loading.
+fn unpacking(s: &ImageStore) -> LoadOptions {
+    let snap = hull_image::layers::open_snapshotter(s, Default::default()).unwrap();
+    LoadOptions {
+        unpack: Some(std::sync::Arc::new(snap)),
+        ..LoadOptions::default()
+    }
+}
+
 /// Loads `bad` into a store that already holds an image sharing a layer with it, and checks
-/// the error and that the store's files are byte-identical afterwards.
+/// the error and that the store's files are byte-identical afterwards; as root also with
+/// unpacking while loading (no snapshot, no staging directory may be left).
 fn refused(bad: &[u8], what: &str) -> ArchiveError {
-    let t = tempfile::tempdir().unwrap();
-    let s = store(t.path());
-    let good = TestImage::new("good:1", vec![layer(1, 3000, gzip)]);
-    load_bytes(&s, t.path(), &docker_archive(&[good], Layout::Blobs)).unwrap();
-    let before = listing(&t.path().join("store"));
-    let err = load_bytes(&s, t.path(), bad).expect_err(what);
-    assert_eq!(
-        listing(&t.path().join("store")),
-        before,
-        "{what}: store changed ({err})"
-    );
-    assert_eq!(s.resolve("good:1").unwrap().layers.len(), 1);
-    err
+    let mut last = None;
+    for unpack in [false, true] {
+        if unpack && !is_root() {
+            eprintln!("{what}: unpacking while loading not checked: needs root");
+            continue;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let s = store(t.path());
+        let opts = if unpack {
+            unpacking(&s)
+        } else {
+            LoadOptions::default()
+        };
+        let good = TestImage::new("good:1", vec![layer(1, 3000, gzip)]);
+        let p = t.path().join("good.tar");
+        std::fs::write(&p, docker_archive(&[good], Layout::Blobs)).unwrap();
+        archive::load_file(&s, &p, &opts, &NoProgress).unwrap();
+        let before = listing(&t.path().join("store"));
+        let p = t.path().join("bad.tar");
+        std::fs::write(&p, bad).unwrap();
+        let err = archive::load_file(&s, &p, &opts, &NoProgress).expect_err(what);
+        assert_eq!(
+            listing(&t.path().join("store")),
+            before,
+            "{what} (unpack: {unpack}): store changed ({err})"
+        );
+        assert_eq!(s.resolve("good:1").unwrap().layers.len(), 1);
+        last = Some(err);
+    }
+    last.unwrap()
+}
+
+#[test]
+fn load_unpacks_each_layer_while_loading() {
+    if !is_root() {
+        eprintln!("skipped: unpacking needs root (owners)");
+        return;
+    }
+    for layout in [Layout::Classic, Layout::Blobs] {
+        let t = tempfile::tempdir().unwrap();
+        let s = store(t.path());
+        let opts = unpacking(&s);
+        let layers = vec![
+            layer(1, 5000, plain),
+            layer(2, 70000, gzip),
+            layer(3, 3000, zstd),
+        ];
+        let raws: Vec<Vec<u8>> = layers.iter().map(|l| l.1.clone()).collect();
+        let img = TestImage::new("team/app:1", layers);
+        let p = t.path().join("in.tar");
+        std::fs::write(&p, docker_archive(&[img], layout)).unwrap();
+        let recs = archive::load_file(&s, &p, &opts, &NoProgress).unwrap();
+        let rec = &recs[0];
+        let snap = opts.unpack.as_ref().unwrap();
+        let chains = hull_image::unpack::chain_ids(&rec.diff_ids);
+        for (i, (chain, raw)) in chains.iter().zip(&raws).enumerate() {
+            assert!(snap.has(chain), "layer {i}: no snapshot after the load");
+            let info = snap.info(chain).unwrap();
+            assert_eq!(info.blob, rec.layers[i], "layer {i}: blob in meta");
+            assert_eq!(info.diff_id, rec.diff_ids[i], "layer {i}: diff ID in meta");
+            assert_eq!(hull_image::Digest::of(raw), rec.diff_ids[i]);
+            let seed = i + 1;
+            let file = snap.snapshot_dir(chain).join(format!("fs/file{seed}"));
+            let mut ar = tar::Archive::new(&raw[..]);
+            let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+            let mut want = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut want).unwrap();
+            assert_eq!(std::fs::read(&file).unwrap(), want, "layer {i}: content");
+        }
+        assert_eq!(
+            std::fs::read_dir(snap.root().join("staging"))
+                .unwrap()
+                .count(),
+            0,
+            "no staging leftovers"
+        );
+        // Nothing is left for the unpack after the load.
+        let events = std::sync::Mutex::new(0);
+        hull_image::layers::unpack_image(&s, snap, rec, &|e| {
+            if matches!(e, hull_image::layers::LayerEvent::Extracting { .. }) {
+                *events.lock().unwrap() += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(*events.lock().unwrap(), 0, "the unpack found work left");
+    }
 }
 
 fn bad_image() -> TestImage {

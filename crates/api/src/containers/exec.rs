@@ -89,6 +89,12 @@ impl ContainerService {
         if !rec.running() {
             return Err(ContainersError::NotRunning(rec.id));
         }
+        if rec.paused() {
+            return Err(ContainersError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                rec.id
+            )));
+        }
         let path = self.exec_dir(&rec.id).join("config.json");
         let spec: Value = std::fs::read(&path)
             .map_err(io_err("reading", &path))
@@ -278,5 +284,6 @@ impl ContainerService {
             e.exit_code = Some(code);
             e.pid = 0;
         }
+        self.exec_event("exec_die", id, Some(code));
     }
 }

@@ -69,6 +69,11 @@ impl ContainerService {
     /// Starts a created or exited container through a new hull-shim.
     pub fn start(self: &Arc<Self>, name: &str) -> Result<Outcome, ContainersError> {
         let rec = self.get(name)?;
+        if rec.paused() {
+            return Err(ContainersError::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
+            ));
+        }
         if rec.running() {
             return Ok(Outcome::NotModified);
         }
@@ -136,6 +141,7 @@ impl ContainerService {
                 rec.state.stopped_by_user = false;
                 self.put(&mut t, rec);
                 drop(t);
+                self.emit_id("start", &id, &[]);
                 let svc = self.clone();
                 std::thread::spawn(move || svc.watch_child(id, child));
                 Ok(Outcome::Done)
@@ -194,6 +200,7 @@ impl ContainerService {
             rec.state.restart_count = st.restart_count;
             rec.state.exit_code = st.exit_code;
             rec.state.finished_at = st.finished_at.clone();
+            self.emit("die", &rec, &[("exitCode", st.exit_code.to_string())]);
             changed = true;
         }
         if st.restarting != rec.state.restarting {
@@ -203,6 +210,7 @@ impl ContainerService {
         if st.pid > 0 && st.pid != rec.state.pid {
             rec.state.pid = st.pid;
             rec.state.started_at = st.started_at;
+            self.emit("start", &rec, &[]);
             changed = true;
         }
         if changed {
@@ -250,6 +258,11 @@ impl ContainerService {
                 }
             }
             let auto = rec.auto_remove;
+            self.emit(
+                "die",
+                &rec,
+                &[("exitCode", rec.state.exit_code.to_string())],
+            );
             self.put(&mut t, rec);
             auto
         };
@@ -322,8 +335,11 @@ impl ContainerService {
             .kill(&rec.id, sig, false)
             .map_err(|source| ContainersError::Signal {
                 id: rec.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
+        self.emit("kill", &rec, &[("signal", (sig as i32).to_string())]);
+        // A frozen container acts on the signal once thawed (Docker does the same).
+        self.thaw_if_paused(&rec.id);
         if sig == Signal::SIGKILL {
             self.wait_exits(&rec.id, rec.state.exits, Duration::from_secs(5));
         }
@@ -363,11 +379,11 @@ impl ContainerService {
         self.no_more_restarts(&rec.id);
         let _ = self.kill(&rec.id, &sig);
         let grace = Duration::from_secs(secs.max(0) as u64);
-        if secs >= 0 && self.wait_exits(&rec.id, exits, grace) {
-            return Ok(Outcome::Done);
+        if !(secs >= 0 && self.wait_exits(&rec.id, exits, grace)) {
+            let _ = self.kill(&rec.id, "SIGKILL");
+            self.wait_exits(&rec.id, exits, Duration::from_secs(10));
         }
-        let _ = self.kill(&rec.id, "SIGKILL");
-        self.wait_exits(&rec.id, exits, Duration::from_secs(10));
+        self.emit("stop", &rec, &[]);
         Ok(Outcome::Done)
     }
 
@@ -440,6 +456,7 @@ impl ContainerService {
         for p in super::create::destroy(self, &id) {
             tracing::warn!("container {id}: cleaning up: {p}");
         }
+        self.emit("destroy", &rec, &[]);
         Ok(())
     }
 }

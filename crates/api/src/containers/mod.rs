@@ -14,14 +14,18 @@
 //! one-line report; a thread waits for the shim and records the exit (`lifecycle.rs`).
 
 pub mod bridge;
+pub mod commit;
 mod create;
 pub mod exec;
+mod fs;
 pub mod host;
 pub mod interactive;
 mod lifecycle;
 pub mod logs;
 mod network;
+pub mod ops;
 pub mod record;
+pub mod stats;
 mod view;
 
 use std::collections::HashMap;
@@ -125,7 +129,26 @@ pub enum ContainersError {
     #[error("signalling container {id}: {source}")]
     Signal {
         id: String,
-        source: hull_runtime::Error,
+        // Boxed: the runtime's error is large (clippy::result_large_err).
+        source: Box<hull_runtime::Error>,
+    },
+    /// The container's state does not allow the operation (409), e.g. pausing a paused one.
+    #[error("{0}")]
+    Conflict(String),
+    /// A bad parameter (400), the message naming it.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{step} container {id}: {source}")]
+    Runtime {
+        step: &'static str,
+        id: String,
+        source: Box<hull_runtime::Error>,
+    },
+    #[error("{step} container {id}: {message}")]
+    Failed {
+        step: &'static str,
+        id: String,
+        message: String,
     },
 }
 
@@ -161,6 +184,8 @@ pub struct ContainerService {
     /// The bridge network; None: containers of the default network get an empty namespace.
     pub(crate) network: Option<hull_network::Manager>,
     pub(crate) table: Mutex<Table>,
+    /// Where container events go (`set_events`; none until then).
+    pub(crate) events: std::sync::OnceLock<Arc<crate::events::Events>>,
 }
 
 impl ContainerService {
@@ -202,6 +227,7 @@ impl ContainerService {
             shim,
             network,
             table: Mutex::new(Table::default()),
+            events: std::sync::OnceLock::new(),
         });
         svc.restore();
         Ok(svc)

@@ -14,6 +14,8 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 pub enum Status {
     Created,
     Running,
+    /// Running, its processes frozen (`POST /containers/{id}/pause`).
+    Paused,
     Exited,
 }
 
@@ -22,6 +24,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Exited => "exited",
         }
     }
@@ -95,8 +98,13 @@ pub struct Record {
 }
 
 impl Record {
+    /// Running or paused: its processes exist (Docker's State.Running is true for both).
     pub fn running(&self) -> bool {
-        self.state.status == Status::Running
+        matches!(self.state.status, Status::Running | Status::Paused)
+    }
+
+    pub fn paused(&self) -> bool {
+        self.state.status == Status::Paused
     }
 }
 

@@ -36,6 +36,7 @@ pub fn status_text(r: &Record) -> String {
     match r.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -59,6 +60,25 @@ fn labels(r: &Record) -> Value {
         .unwrap_or(json!({}))
 }
 
+/// One `GET /containers/json` entry.
+pub(crate) fn summary(r: &Record) -> Value {
+    json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image,
+        "ImageID": r.image_id,
+        "Command": command(r),
+        "Created": parse_rfc3339(&r.created).unwrap_or(0),
+        "Ports": [],
+        "Labels": labels(r),
+        "State": r.state.status.as_str(),
+        "Status": status_text(r),
+        "HostConfig": { "NetworkMode": r.network_mode_shown() },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": [],
+    })
+}
+
 impl ContainerService {
     /// `GET /containers/json`: running containers, or all with `all`; newest first.
     pub fn list(&self, all: bool) -> Value {
@@ -70,27 +90,7 @@ impl ContainerService {
             .cloned()
             .collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
-        Value::Array(
-            recs.iter()
-                .map(|r| {
-                    json!({
-                        "Id": r.id,
-                        "Names": [format!("/{}", r.name)],
-                        "Image": r.image,
-                        "ImageID": r.image_id,
-                        "Command": command(r),
-                        "Created": parse_rfc3339(&r.created).unwrap_or(0),
-                        "Ports": [],
-                        "Labels": labels(r),
-                        "State": r.state.status.as_str(),
-                        "Status": status_text(r),
-                        "HostConfig": { "NetworkMode": r.network_mode_shown() },
-                        "NetworkSettings": { "Networks": {} },
-                        "Mounts": [],
-                    })
-                })
-                .collect(),
-        )
+        Value::Array(recs.iter().map(summary).collect())
     }
 
     /// `GET /containers/{id}/json`.
@@ -132,7 +132,7 @@ impl ContainerService {
             "State": {
                 "Status": r.state.status.as_str(),
                 "Running": running,
-                "Paused": false,
+                "Paused": r.paused(),
                 "Restarting": r.state.restarting,
                 "OOMKilled": false,
                 "Dead": false,

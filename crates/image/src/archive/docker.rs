@@ -102,49 +102,34 @@ pub fn read(
         }
         let config = check_config(&cbytes, &image, &e.config, opts)?;
         let want = diff_ids(&config, e.layers.len(), &image)?;
-        let mut descs = Vec::new();
+        let mut jobs = Vec::with_capacity(e.layers.len());
         for (path, diff_id) in e.layers.iter().zip(&want) {
             let size = tar.size(path).ok_or_else(|| ArchiveError::Missing {
                 image: image.clone(),
                 file: path.clone(),
                 by: "manifest.json",
             })?;
-            let src = tar
-                .open_entry(path)
-                .expect("located above")
-                .map_err(|source| ArchiveError::ReadLayer {
-                    image: image.clone(),
-                    layer: path.clone(),
-                    source,
-                })?;
-            let expected = path
-                .starts_with("blobs/")
-                .then(|| digest_in_path(path))
-                .flatten();
-            let out = layer::ingest(
-                staging,
-                src,
-                expected.as_ref(),
+            jobs.push(layer::Job {
+                path: path.clone(),
+                expected: path
+                    .starts_with("blobs/")
+                    .then(|| digest_in_path(path))
+                    .flatten(),
                 size,
-                &image,
-                path,
-                diff_id.short(),
-                progress,
-            )?;
-            if &out.diff_id != diff_id {
-                return Err(ArchiveError::DiffId {
-                    image,
-                    layer: path.clone(),
-                    expected: diff_id.clone(),
-                    actual: out.diff_id,
-                });
-            }
-            descs.push(serde_json::json!({
-                "mediaType": out.compression.media_type(),
-                "digest": out.blob.to_string(),
-                "size": out.size,
-            }));
+                diff_id: diff_id.clone(),
+            });
         }
+        let outs = layer::ingest_all(staging, tar, &image, &jobs, opts.unpack(), progress)?;
+        let descs: Vec<serde_json::Value> = outs
+            .iter()
+            .map(|out| {
+                serde_json::json!({
+                    "mediaType": out.compression.media_type(),
+                    "digest": out.blob.to_string(),
+                    "size": out.size,
+                })
+            })
+            .collect();
         put_small(staging, &cbytes, Some(&config_digest), &image, &e.config)?;
         let blobs: Vec<&serde_json::Value> = descs.iter().map(|d| &d["digest"]).collect();
         let original = originals.iter().find(|(_, v)| {

@@ -39,16 +39,15 @@ pub fn import(
     let mut config = Map::new();
     apply_changes(&mut config, &opts.changes)?;
     let mut staging = Staging::new(store)?;
-    let out = layer::ingest(
-        &mut staging,
-        src,
-        None,
-        0,
-        &image,
-        source,
-        "import",
-        progress,
-    )?;
+    let at = layer::Source {
+        expected: None,
+        total: 0,
+        image: &image,
+        layer: source,
+        id: "import",
+    };
+    let (out, _) = layer::ingest(store, src, &at, progress, None)?;
+    staging.committed(&out.blob);
     let now = crate::time::now_rfc3339();
     let comment = opts
         .message

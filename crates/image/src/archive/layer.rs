@@ -7,10 +7,13 @@ use std::io::{self, Read, Write};
 use sha2::{Digest as _, Sha256};
 
 use super::staging::Staging;
+use super::tarindex::TarIndex;
 use super::ArchiveError;
 use crate::digest::Digest;
+use crate::images::ImageStore;
 use crate::media;
 use crate::progress::{Message, Progress};
+use crate::snapshot::{PendingSnapshot, Snapshotter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -88,33 +91,47 @@ impl<R: Read> Read for Tee<'_, R> {
     }
 }
 
-/// Streams one layer from `src` (of `total` bytes, if known) into the store. `expected` is
-/// the blob digest when the archive names it. `image`/`layer` name it in errors; `id` in
-/// progress messages.
-#[allow(clippy::too_many_arguments)]
+/// Where a layer comes from, for errors and progress: `image` and `layer` (its file in the
+/// archive) name it in errors, `id` in progress messages; `expected` is the blob digest when
+/// the archive names it, `total` its size if known.
+pub struct Source<'a> {
+    pub expected: Option<&'a Digest>,
+    pub total: u64,
+    pub image: &'a str,
+    pub layer: &'a str,
+    pub id: &'a str,
+}
+
+/// A snapshot to unpack the layer into while it streams into the store.
+pub struct UnpackTo<'a> {
+    pub snap: &'a Snapshotter,
+    pub chain: Digest,
+    pub parent: Option<Digest>,
+}
+
+/// Streams one layer from `src` into the store (the caller records the committed blob in its
+/// [`Staging`]). With `unpack`, the same bytes are unpacked on the way (read and hashed once)
+/// into a snapshot that is returned verified but unpublished.
 pub fn ingest(
-    staging: &mut Staging,
+    store: &ImageStore,
     src: impl Read,
-    expected: Option<&Digest>,
-    total: u64,
-    image: &str,
-    layer: &str,
-    id: &str,
+    at: &Source,
     progress: &dyn Progress,
-) -> Result<LayerOut, ArchiveError> {
+    unpack: Option<UnpackTo>,
+) -> Result<(LayerOut, Option<PendingSnapshot>), ArchiveError> {
     let read_err = |source| ArchiveError::ReadLayer {
-        image: image.to_string(),
-        layer: layer.to_string(),
+        image: at.image.to_string(),
+        layer: at.layer.to_string(),
         source,
     };
-    let mut w = staging.store.content.writer(expected.cloned(), None)?;
+    let mut w = store.content.writer(at.expected.cloned(), None)?;
     let mut tee = Tee {
         inner: src,
         out: &mut w,
         done: 0,
-        total,
+        total: at.total,
         last: 0,
-        id,
+        id: at.id,
         progress,
     };
     let mut head = [0u8; 6];
@@ -127,38 +144,188 @@ pub fn ingest(
         got += n;
     }
     let compression = detect(&head[..got]).map_err(|kind| ArchiveError::Compression {
-        image: image.to_string(),
-        layer: layer.to_string(),
+        image: at.image.to_string(),
+        layer: at.layer.to_string(),
         kind,
     })?;
     let mut diff = HashSink(Sha256::new());
     let rest = io::Cursor::new(head[..got].to_vec()).chain(&mut tee);
-    let copied = match compression {
-        Compression::None => copy(rest, &mut io::sink()),
-        Compression::Gzip => copy(flate2::read::MultiGzDecoder::new(rest), &mut diff),
-        Compression::Zstd => {
-            zstd::stream::read::Decoder::new(rest).and_then(|d| copy(d, &mut diff))
+    let mut pending = None;
+    match unpack {
+        Some(u) => {
+            let p = u.snap.stage_stream(rest, &u.chain, u.parent).map_err(|e| {
+                match e {
+                    // A read error is the archive's fault, not the unpack's.
+                    crate::snapshot::SnapshotError::UnpackStream {
+                        source: crate::unpack::UnpackError::Read { source, .. },
+                        ..
+                    } => read_err(source),
+                    e => ArchiveError::Unpack {
+                        image: at.image.to_string(),
+                        layer: at.layer.to_string(),
+                        source: Box::new(e),
+                    },
+                }
+            })?;
+            pending = Some(p);
         }
-    };
-    copied.map_err(read_err)?;
+        None => {
+            let copied = match compression {
+                Compression::None => copy(rest, &mut io::sink()),
+                Compression::Gzip => copy(flate2::read::MultiGzDecoder::new(rest), &mut diff),
+                Compression::Zstd => {
+                    zstd::stream::read::Decoder::new(rest).and_then(|d| copy(d, &mut diff))
+                }
+            };
+            copied.map_err(read_err)?;
+        }
+    }
     copy(&mut tee, &mut io::sink()).map_err(read_err)?;
     let size = tee.done;
     let blob = w.commit().map_err(|source| ArchiveError::BlobDigest {
-        image: image.to_string(),
-        file: layer.to_string(),
+        image: at.image.to_string(),
+        file: at.layer.to_string(),
         source,
     })?;
-    staging.committed(&blob);
-    let diff_id = match compression {
-        Compression::None => blob.clone(),
+    let diff_id = match (compression, pending.as_ref().and_then(|p| p.diff_id())) {
+        (Compression::None, _) => blob.clone(),
+        (_, Some(d)) => d.clone(),
         _ => Digest::from_hasher(diff.0),
     };
-    Ok(LayerOut {
-        blob,
-        diff_id,
-        size,
-        compression,
-    })
+    let pending = pending.map(|p| p.verified(blob.clone(), diff_id.clone()));
+    Ok((
+        LayerOut {
+            blob,
+            diff_id,
+            size,
+            compression,
+        },
+        pending,
+    ))
+}
+
+/// One layer of an image in an archive, as its manifest and config describe it.
+pub struct Job {
+    /// Its file in the archive.
+    pub path: String,
+    /// Its blob digest, when the archive names it.
+    pub expected: Option<Digest>,
+    pub size: u64,
+    /// From the config.
+    pub diff_id: Digest,
+}
+
+/// Stores (and, with `snap`, unpacks) the layers of `image`, several at once (one per CPU;
+/// each reads its own range of the archive). Checks each against its diff ID. The blobs and
+/// snapshots are recorded in `staging` (also those of layers that succeeded when another
+/// failed, so that dropping the staging removes them); returns the layers in order.
+pub fn ingest_all(
+    staging: &mut Staging,
+    tar: &TarIndex,
+    image: &str,
+    jobs: &[Job],
+    snap: Option<&Snapshotter>,
+    progress: &dyn Progress,
+) -> Result<Vec<LayerOut>, ArchiveError> {
+    let diff_ids: Vec<Digest> = jobs.iter().map(|j| j.diff_id.clone()).collect();
+    let chains = crate::unpack::chain_ids(&diff_ids);
+    let store = staging.store;
+    let one = |i: usize| -> Result<(LayerOut, Option<PendingSnapshot>), ArchiveError> {
+        let j = &jobs[i];
+        let src = tar
+            .open_entry(&j.path)
+            .ok_or_else(|| ArchiveError::Missing {
+                image: image.to_string(),
+                file: j.path.clone(),
+                by: "the manifest",
+            })?
+            .map_err(|source| ArchiveError::ReadLayer {
+                image: image.to_string(),
+                layer: j.path.clone(),
+                source,
+            })?;
+        let unpack = snap.filter(|s| !s.has(&chains[i])).map(|s| UnpackTo {
+            snap: s,
+            chain: chains[i].clone(),
+            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+        });
+        let at = Source {
+            expected: j.expected.as_ref(),
+            total: j.size,
+            image,
+            layer: &j.path,
+            id: j.diff_id.short(),
+        };
+        let (out, pending) = ingest(store, src, &at, progress, unpack)?;
+        if out.diff_id != j.diff_id {
+            // committed under its own digest: staging must still learn of it (below)
+            return Ok((out, None));
+        }
+        Ok((out, pending))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    let mut results: Vec<Option<Result<_, ArchiveError>>> = (0..jobs.len()).map(|_| None).collect();
+    if workers <= 1 {
+        for (i, r) in results.iter_mut().enumerate() {
+            let res = one(i);
+            let failed = res.is_err();
+            *r = Some(res);
+            if failed {
+                break;
+            }
+        }
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots = std::sync::Mutex::new(&mut results);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= jobs.len() {
+                        break;
+                    }
+                    let res = one(i);
+                    if res.is_err() {
+                        // no new layers after a failure
+                        next.store(jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                    slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(res);
+                });
+            }
+        });
+    }
+    let mut outs = Vec::with_capacity(jobs.len());
+    let mut first_err = None;
+    for (r, j) in results.into_iter().zip(jobs) {
+        match r {
+            None => {}
+            Some(Ok((out, _))) if out.diff_id != j.diff_id => {
+                staging.committed(&out.blob);
+                first_err.get_or_insert(ArchiveError::DiffId {
+                    image: image.to_string(),
+                    layer: j.path.clone(),
+                    expected: j.diff_id.clone(),
+                    actual: out.diff_id,
+                });
+            }
+            Some(Ok((out, pending))) => {
+                staging.committed(&out.blob);
+                if let Some(p) = pending {
+                    staging.unpacked(p);
+                }
+                outs.push(out);
+            }
+            Some(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(outs),
+    }
 }
 
 fn copy(mut r: impl Read, w: &mut impl Write) -> io::Result<u64> {
@@ -176,7 +343,7 @@ fn copy(mut r: impl Read, w: &mut impl Write) -> io::Result<u64> {
     }
 }
 
-/// Reads a small blob (manifest, config) from `src`, stores it against `expected` if given.
+/// Stores a small blob (manifest, config), checked against `expected` if given.
 pub fn put_small(
     staging: &mut Staging,
     bytes: &[u8],

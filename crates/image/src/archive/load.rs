@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use oci_spec::image::ImageConfiguration;
 
@@ -13,14 +14,38 @@ use super::tarindex::TarIndex;
 use super::{docker, oci, ArchiveError};
 use crate::images::{host_arch, ImageRecord, ImageStore};
 use crate::progress::{Message, Progress};
+use crate::snapshot::Snapshotter;
 
 /// What a load accepts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadOptions {
     /// "linux"
     pub os: String,
     /// "amd64", "arm64", ...
     pub arch: String,
+    /// Unpack each layer into this snapshotter while it is loaded (docker load's behaviour:
+    /// the archive's bytes are read and hashed once, written to the blob store and the
+    /// snapshot at the same time). None: store the blobs only.
+    pub unpack: Option<Arc<Snapshotter>>,
+}
+
+impl LoadOptions {
+    pub(super) fn unpack(&self) -> Option<&Snapshotter> {
+        self.unpack.as_deref()
+    }
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("os", &self.os)
+            .field("arch", &self.arch)
+            .field(
+                "unpack",
+                &self.unpack.as_ref().map(|s| s.root().to_path_buf()),
+            )
+            .finish()
+    }
 }
 
 impl Default for LoadOptions {
@@ -28,6 +53,7 @@ impl Default for LoadOptions {
         LoadOptions {
             os: "linux".into(),
             arch: host_arch().into(),
+            unpack: None,
         }
     }
 }

@@ -116,6 +116,12 @@ pub enum ArchiveError {
         layer: String,
         source: io::Error,
     },
+    #[error("image {image}: unpacking layer {layer}: {source}")]
+    Unpack {
+        image: String,
+        layer: String,
+        source: Box<crate::snapshot::SnapshotError>,
+    },
     #[error("image {image}: bad name {name:?}: {source}")]
     Name {
         image: String,

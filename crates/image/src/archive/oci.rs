@@ -121,43 +121,17 @@ pub fn read(
         let cbytes = read_small(tar, &blob_path(&cd), &image, "the manifest")?;
         let config = check_config(&cbytes, &image, &blob_path(&cd), opts)?;
         let want = diff_ids(&config, m.layers().len(), &image)?;
+        let mut jobs = Vec::with_capacity(m.layers().len());
         for (l, diff_id) in m.layers().iter().zip(&want) {
             let ld = digest_of(l, &image, &blob_path(&d))?;
-            let path = blob_path(&ld);
-            if staging.has(&ld) {
-                continue;
-            }
-            let src = tar
-                .open_entry(&path)
-                .ok_or_else(|| ArchiveError::Missing {
-                    image: image.clone(),
-                    file: path.clone(),
-                    by: "the manifest",
-                })?
-                .map_err(|source| ArchiveError::ReadLayer {
-                    image: image.clone(),
-                    layer: path.clone(),
-                    source,
-                })?;
-            let out = layer::ingest(
-                staging,
-                src,
-                Some(&ld),
-                l.size(),
-                &image,
-                &path,
-                diff_id.short(),
-                progress,
-            )?;
-            if &out.diff_id != diff_id {
-                return Err(ArchiveError::DiffId {
-                    image,
-                    layer: path,
-                    expected: diff_id.clone(),
-                    actual: out.diff_id,
-                });
-            }
+            jobs.push(layer::Job {
+                path: blob_path(&ld),
+                expected: Some(ld),
+                size: l.size(),
+                diff_id: diff_id.clone(),
+            });
         }
+        layer::ingest_all(staging, tar, &image, &jobs, opts.unpack(), progress)?;
         put_small(staging, &cbytes, Some(&cd), &image, &blob_path(&cd))?;
         let names = match &name {
             Some(n) => vec![Reference::parse(n).map_err(|source| ArchiveError::Name {

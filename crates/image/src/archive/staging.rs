@@ -6,11 +6,15 @@ use crate::digest::Digest;
 pub use crate::images::Registration;
 use crate::images::{ImageError, ImageRecord, ImageStore};
 use crate::index::Lock;
+use crate::snapshot::PendingSnapshot;
 
 pub struct Staging<'a> {
     pub store: &'a ImageStore,
     before: BTreeSet<Digest>,
     added: Vec<Digest>,
+    /// Layers unpacked while they were loaded, published once the images are named (and
+    /// discarded, with their staging directories, if the load fails).
+    pending: Vec<PendingSnapshot>,
     done: bool,
     _gc: Lock,
 }
@@ -25,6 +29,7 @@ impl<'a> Staging<'a> {
             store,
             before,
             added: Vec::new(),
+            pending: Vec::new(),
             done: false,
             _gc: gc,
         })
@@ -37,14 +42,22 @@ impl<'a> Staging<'a> {
         }
     }
 
-    pub fn has(&self, d: &Digest) -> bool {
-        self.added.contains(d)
+    /// Keeps a layer unpacked during the load, to publish with the images.
+    pub fn unpacked(&mut self, s: PendingSnapshot) {
+        self.pending.push(s);
     }
 
-    /// Names the images (one index update) and keeps the blobs.
+    /// Names the images (one index update), keeps the blobs and publishes the snapshots
+    /// unpacked on the way (one that fails to publish is only logged: the snapshotter
+    /// unpacks it again from its blob when a container needs it).
     pub fn finish(mut self, regs: &[Registration]) -> Result<Vec<ImageRecord>, ImageError> {
         let out = self.store.register_many(regs)?;
         self.done = true;
+        for p in std::mem::take(&mut self.pending) {
+            if let Err(e) = p.publish() {
+                tracing::warn!("keeping a layer unpacked during the load: {e}");
+            }
+        }
         Ok(out)
     }
 }

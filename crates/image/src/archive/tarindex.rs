@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::ArchiveError;
@@ -107,14 +107,15 @@ impl TarIndex {
         self.locate(name).map(|(_, s)| s)
     }
 
-    /// A reader over one entry's contents.
-    pub fn open_entry(&self, name: &str) -> Option<std::io::Result<impl Read + '_>> {
+    /// A reader over one entry's contents. It reads at its own offsets (`pread`), so
+    /// several entries may be read at once from different threads.
+    pub fn open_entry(&self, name: &str) -> Option<std::io::Result<EntryReader<'_>>> {
         let (off, size) = self.locate(name)?;
-        Some((|| {
-            let mut f = &self.file;
-            f.seek(SeekFrom::Start(off))?;
-            Ok(f.take(size))
-        })())
+        Some(Ok(EntryReader {
+            file: &self.file,
+            pos: off,
+            end: off + size,
+        }))
     }
 
     /// Reads a small entry (a manifest or config) whole.
@@ -131,5 +132,30 @@ impl TarIndex {
         };
         let mut v = Vec::with_capacity(size as usize);
         Some(r.read_to_end(&mut v).map(|_| v))
+    }
+}
+
+/// One archive entry's bytes ([`TarIndex::open_entry`]).
+pub struct EntryReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if left == 0 {
+            return Ok(0);
+        }
+        let n = std::os::unix::fs::FileExt::read_at(self.file, &mut buf[..left], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the archive ended inside an entry (truncated?)",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
     }
 }
