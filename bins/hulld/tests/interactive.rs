@@ -34,8 +34,12 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 /// Runs the CLI with `input` on its stdin (a pipe); (exit code, stdout, stderr).
 fn piped(d: &Hulld, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    piped_with(d, CLI, args, input)
+}
+
+fn piped_with(d: &Hulld, cli: &str, args: &[&str], input: &[u8]) -> (i32, String, String) {
     let mut c = d
-        .docker_cmd(CLI, args)
+        .docker_cmd(cli, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -56,21 +60,25 @@ fn run_i_pipes_stdin() {
         return;
     }
     let d = daemon();
-    let (code, out, err) = piped(&d, &["run", "-i", "--rm", "busybox", "cat"], b"hi\n");
-    assert_eq!(code, 0, "{err}\n{}", d.log());
-    assert_eq!(out, "hi\n");
-    // Bigger than a pipe buffer, and the exit code of the process after its stdin ended.
-    let big: Vec<u8> = (0..200_000).map(|i| b"0123456789\n"[i % 11]).collect();
-    let (code, out, err) = piped(
-        &d,
-        &["run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; exit 7"],
-        &big,
-    );
-    assert_eq!(code, 7, "{err}");
-    assert_eq!(out.trim(), "200000");
-    // Without -i the container's stdin is empty.
-    let (code, out, _) = piped(&d, &["run", "--rm", "busybox", "cat"], b"ignored\n");
-    assert_eq!((code, out.as_str()), (0, ""));
+    for cli in common::docker_clis() {
+        let (code, out, err) =
+            piped_with(&d, cli, &["run", "-i", "--rm", "busybox", "cat"], b"hi\n");
+        assert_eq!(code, 0, "{cli}: {err}\n{}", d.log());
+        assert_eq!(out, "hi\n", "{cli}");
+        // Bigger than a pipe buffer, and the exit code of the process after its stdin ended.
+        let big: Vec<u8> = (0..200_000).map(|i| b"0123456789\n"[i % 11]).collect();
+        let (code, out, err) = piped_with(
+            &d,
+            cli,
+            &["run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; exit 7"],
+            &big,
+        );
+        assert_eq!(code, 7, "{cli}: {err}");
+        assert_eq!(out.trim(), "200000", "{cli}");
+        // Without -i the container's stdin is empty.
+        let (code, out, _) = piped_with(&d, cli, &["run", "--rm", "busybox", "cat"], b"ignored\n");
+        assert_eq!((code, out.as_str()), (0, ""), "{cli}");
+    }
 }
 
 /// The shims' own logs (for failure messages).
@@ -88,6 +96,10 @@ fn shim_logs(d: &Hulld) -> String {
 /// Runs `docker args...` on a pty driven by `steps` (see interactive/pty_drive.py); the
 /// exit code and the driver's report.
 fn on_pty(d: &Hulld, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
+    on_pty_with(d, CLI, steps, args)
+}
+
+fn on_pty_with(d: &Hulld, cli: &str, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/interactive/pty_drive.py"
@@ -96,7 +108,7 @@ fn on_pty(d: &Hulld, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
         .arg(script)
         .arg(steps.to_string())
         .arg("--")
-        .arg(CLI)
+        .arg(cli)
         .args(args)
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", &d.docker_config)
@@ -156,6 +168,18 @@ fn run_it_through_a_pty_with_resize() {
     let (code, report) = on_pty(&d, steps, &["start", "-ai", "t1"]);
     assert_eq!(code, 0, "{report}\n--- hulld ---\n{}", d.log());
     d.ok(CLI, &["rm", "t1"]);
+
+    // The newer CLI (API 1.42+ sends ConsoleSize with create).
+    for cli in common::docker_clis().into_iter().filter(|c| *c != CLI) {
+        let steps = serde_json::json!([
+            ["expect", "# "],
+            ["until", "stty size\r", "24 80"],
+            ["resize_until", 30, 90, "stty size\r"],
+            ["send", "exit 2\r"],
+        ]);
+        let (code, report) = on_pty_with(&d, cli, steps, &["run", "-it", "--rm", "busybox", "sh"]);
+        assert_eq!(code, 2, "{cli}: {report}\n--- hulld ---\n{}", d.log());
+    }
 }
 
 fn status(d: &Hulld, name: &str) -> (String, u64, i64) {
@@ -398,6 +422,17 @@ fn exec_it_and_exec_i() {
     let (code, _, err) = piped(&d, &["exec", "box", "nosuchcmd"], b"");
     assert_ne!(code, 0);
     assert!(err.contains("executable file not found"), "{err}");
+    for cli in common::docker_clis().into_iter().filter(|c| *c != CLI) {
+        let steps = serde_json::json!([
+            ["expect", "# "],
+            ["send", "echo new-cli-$((5*5))\r"],
+            ["expect", "new-cli-25"],
+            ["resize_until", 20, 70, "stty size\r"],
+            ["send", "exit\r"],
+        ]);
+        let (code, report) = on_pty_with(&d, cli, steps, &["exec", "-it", "box", "sh"]);
+        assert_eq!(code, 0, "{cli}: {report}\n--- hulld ---\n{}", d.log());
+    }
     d.ok(CLI, &["rm", "-f", "box"]);
 }
 
