@@ -390,6 +390,60 @@ fn log_rotation_and_driver_none() {
     d.ok(CLI, &["rm", &id, "quiet"]);
 }
 
+/// daemon.json's log-opts are the default of containers created after hulld read it.
+#[test]
+fn daemon_log_opts_are_defaults() {
+    if !preflight(&[]) {
+        return;
+    }
+    let mut d = daemon();
+    std::fs::write(
+        d.dir.path().join("daemon.json"),
+        r#"{"log-opts": {"max-size": "2k", "max-file": "2"}}"#,
+    )
+    .unwrap();
+    d.restart();
+    let id = d.ok(CLI, &["run", "-d", "busybox", "sh", "-c", "seq 1 500"]);
+    let id = id.trim().to_string();
+    d.ok(CLI, &["wait", &id]);
+    let v = inspect(&d, &id);
+    assert_eq!(
+        v["HostConfig"]["LogConfig"]["Config"]["max-size"], "2k",
+        "{v}"
+    );
+    let log = d
+        .dir
+        .path()
+        .join(format!("data/containers/{id}/{id}-json.log"));
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", log.display()));
+    assert!(std::fs::metadata(&log).unwrap().len() <= 2048);
+    assert!(rotated(1).exists());
+    assert!(!rotated(2).exists(), "max-file 2 keeps two files");
+    // A container's own LogConfig wins.
+    let id2 = d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--log-opt",
+            "max-size=1m",
+            "busybox",
+            "sh",
+            "-c",
+            "seq 1 500",
+        ],
+    );
+    let id2 = id2.trim().to_string();
+    d.ok(CLI, &["wait", &id2]);
+    let log2 = d
+        .dir
+        .path()
+        .join(format!("data/containers/{id2}/{id2}-json.log"));
+    assert!(!std::path::Path::new(&format!("{}.1", log2.display())).exists());
+    assert_eq!(d.ok(CLI, &["logs", "--tail", "1", &id2]), "500\n");
+    d.ok(CLI, &["rm", &id, &id2]);
+}
+
 #[test]
 fn exec_it_and_exec_i() {
     if !preflight(&["/usr/bin/python3"]) {
