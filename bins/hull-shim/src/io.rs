@@ -373,3 +373,34 @@ pub fn serve(
     stdio.stdin = None;
     code.unwrap_or(255)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::proto;
+
+    #[test]
+    fn frames_split_back_whole_and_keep_a_partial_one() {
+        let mut buf = proto::frame(proto::STDIN, b"abc");
+        buf.extend(proto::resize(40, 120));
+        let third = proto::frame(proto::STDIN_EOF, b"");
+        buf.extend(&third[..5]);
+        let got = proto::split(&mut buf);
+        assert_eq!(
+            got,
+            vec![
+                (proto::STDIN, b"abc".to_vec()),
+                (proto::RESIZE, vec![0, 40, 0, 120]),
+            ]
+        );
+        assert_eq!(buf, third[..5].to_vec(), "the partial frame stays");
+        buf.extend(&third[5..]);
+        assert_eq!(proto::split(&mut buf), vec![(proto::STDIN_EOF, Vec::new())]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn output_frames_are_dockers_multiplexed_format() {
+        let f = proto::frame(proto::STDERR, b"hi\n");
+        assert_eq!(&f[..8], &[2, 0, 0, 0, 0, 0, 0, 3]);
+    }
+}

@@ -465,3 +465,30 @@ fn start(
     }
     Ok((pid, stdio))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RestartPolicy;
+
+    fn p(name: &str, max: i64) -> RestartPolicy {
+        RestartPolicy {
+            name: name.into(),
+            max_retry: max,
+        }
+    }
+
+    #[test]
+    fn restart_decisions_follow_dockers_policies() {
+        assert!(!p("", 0).restart(1, 0));
+        assert!(!p("no", 0).restart(1, 0));
+        assert!(p("always", 0).restart(0, 100));
+        assert!(p("unless-stopped", 0).restart(0, 0));
+        assert!(
+            !p("on-failure", 0).restart(0, 0),
+            "a success is not restarted"
+        );
+        assert!(p("on-failure", 0).restart(3, 1000), "0: no limit");
+        assert!(p("on-failure", 2).restart(1, 1));
+        assert!(!p("on-failure", 2).restart(1, 2), "at most 2 restarts");
+    }
+}

@@ -33,6 +33,14 @@ pub fn human_duration(secs: i64) -> String {
 /// "Up 3 seconds", "Exited (0) 2 seconds ago", "Created".
 pub fn status_text(r: &Record) -> String {
     let since = |t: &str| human_duration(now() - parse_rfc3339(t).unwrap_or_else(now));
+    if r.state.restarting {
+        // Docker's words for a container waiting out its restart back-off.
+        return format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        );
+    }
     match r.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", since(&r.state.started_at)),
@@ -130,7 +138,7 @@ impl ContainerService {
             "Path": r.path,
             "Args": r.args,
             "State": {
-                "Status": r.state.status.as_str(),
+                "Status": if r.state.restarting { "restarting" } else { r.state.status.as_str() },
                 "Running": running,
                 "Paused": r.paused(),
                 "Restarting": r.state.restarting,
