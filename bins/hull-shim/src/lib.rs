@@ -352,6 +352,10 @@ fn setup(dir: &Path) -> Result<(ShimConfig, Env), ShimError> {
     let sock = dir.join(IO_SOCKET);
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock).map_err(stdio_err("binding io.sock"))?;
+    // Only root (hulld) may attach: the container's users are other host uids.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+        .map_err(stdio_err("setting the mode of io.sock"))?;
     listener
         .set_nonblocking(true)
         .map_err(stdio_err("io.sock"))?;

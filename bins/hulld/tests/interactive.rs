@@ -13,7 +13,27 @@ use common::{busybox_tar, preflight, Hulld};
 
 const CLI: &str = "/usr/bin/docker";
 
+/// hulld runs the `hull-shim` binary next to it, which `cargo test -p hulld-bin` does not
+/// rebuild: a shim older than its sources would test old code.
+fn check_shim_is_fresh() {
+    let shim = std::path::Path::new(common::hulld_bin()).with_file_name("hull-shim");
+    let Ok(built) = std::fs::metadata(&shim).and_then(|m| m.modified()) else {
+        return; // hulld then runs itself as the shim (`hulld __shim`), which is current
+    };
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../hull-shim/src");
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let changed = e.metadata().and_then(|m| m.modified()).unwrap();
+        assert!(
+            changed <= built,
+            "{} is older than {}: run `cargo build -p hull-shim` first",
+            shim.display(),
+            e.path().display()
+        );
+    }
+}
+
 fn daemon() -> Hulld {
+    check_shim_is_fresh();
     let d = Hulld::start();
     d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
     d
@@ -539,6 +559,10 @@ fn shim_rss() {
         String::from_utf8_lossy(&cmdline).contains(id),
         "pid {shim} is not this container's shim"
     );
+    let sock = d.dir.path().join(format!("exec/containers/{id}/io.sock"));
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "io.sock is for root only");
     let idle = rss_kib(shim);
     // After output to the log.
     wait_until("the output", Duration::from_secs(20), || {
