@@ -727,3 +727,60 @@ fn attach_and_detach() {
     assert_eq!(inspect(&d, "a")["State"]["Running"], false);
     d.ok(CLI, &["rm", "a"]);
 }
+
+/// A raw hijacked attach (no CLI): stdin in, multiplexed output back, and the request's
+/// detachKeys end the attach while the container keeps running.
+#[test]
+fn raw_attach_with_detach_keys() {
+    use std::io::Read;
+    if !preflight(&[]) {
+        return;
+    }
+    let d = daemon();
+    d.ok(CLI, &["run", "-d", "-i", "--name", "cat", "busybox", "cat"]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"POST /containers/cat/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-a,x HTTP/1.1\r\n\
+          Host: hull\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("multiplexed-stream"), "{head}");
+    s.write_all(b"hello\n").unwrap();
+    let mut frame = [0u8; 14];
+    s.read_exact(&mut frame).unwrap();
+    assert_eq!(
+        &frame[..8],
+        &[1, 0, 0, 0, 0, 0, 0, 6],
+        "a stdout frame of 6 bytes"
+    );
+    assert_eq!(&frame[8..], b"hello\n");
+    // The detach keys: the daemon ends the attach; the container goes on.
+    s.write_all(b"\x01x").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .expect("the attach ends after the detach keys");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(inspect(&d, "cat")["State"]["Running"], true);
+    // A bad detachKeys is a 400 naming it.
+    let (code, body) = d.curl(
+        &["-X", "POST"],
+        "/containers/cat/attach?stream=1&stdin=1&detachKeys=ctrl-1",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("detachKeys"), "{body}");
+    d.ok(CLI, &["rm", "-f", "cat"]);
+}

@@ -352,6 +352,8 @@ async fn attach(
         Ok(r)
     })
     .await?;
+    let detach_keys = bridge::parse_detach_keys(q.get("detachKeys").unwrap_or(""))
+        .map_err(|e| ApiError::bad("detachKeys", e))?;
     let want = Want {
         stdin: q.flag("stdin"),
         stdout: q.flag("stdout"),
@@ -378,7 +380,7 @@ async fn attach(
         })
         .await;
         if let Ok(Ok(Some(shim))) = connected {
-            bridge::run(shim, w, input, None, want, None).await;
+            bridge::run(shim, w, input, None, want, None, detach_keys).await;
         }
         reader.abort();
     });
@@ -449,7 +451,7 @@ pub async fn exec_route(
                 tokio::spawn(async move {
                     let (_tx, input) = tokio::sync::mpsc::channel(1);
                     let sink = tokio::io::sink();
-                    bridge::run(exec.socket, sink, input, None, want, None).await;
+                    bridge::run(exec.socket, sink, input, None, want, None, Vec::new()).await;
                 });
                 return Ok(response(StatusCode::OK, "", ApiBody::empty()));
             }
@@ -471,6 +473,7 @@ pub async fn exec_route(
                     Some(exec.extra),
                     want,
                     Some(exec.done),
+                    exec.detach_keys,
                 )
                 .await;
                 reader.abort();

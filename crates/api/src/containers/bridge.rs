@@ -27,7 +27,65 @@ pub struct Want {
 }
 
 /// Docker's default detach keys, Ctrl-P Ctrl-Q.
-const DETACH: [u8; 2] = [0x10, 0x11];
+pub const DEFAULT_DETACH: [u8; 2] = [0x10, 0x11];
+
+/// Docker's detach-keys format: comma-separated keys, each one character or `ctrl-X`
+/// (X one of a-z, @, [, \\, ], ^, _); empty: the default.
+pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, String> {
+    if s.is_empty() {
+        return Ok(DEFAULT_DETACH.to_vec());
+    }
+    let mut out = Vec::new();
+    for key in s.split(',') {
+        let k = key.trim();
+        if let Some(c) = k.strip_prefix("ctrl-") {
+            match c.as_bytes() {
+                [b @ b'a'..=b'z'] => out.push(b - b'a' + 1),
+                [b @ (b'@' | b'[' | b'\\' | b']' | b'^' | b'_')] => out.push(b - b'@'),
+                _ => return Err(format!("unknown character {key:?}")),
+            }
+        } else if k.len() == 1 && k.is_ascii() {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return Err(format!("unknown character {key:?}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Finds the detach keys in the input, across reads.
+struct Detach {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl Detach {
+    /// When the sequence completes in `data`: where it starts in `data` (0 when it began
+    /// in an earlier read) and the index just past it.
+    fn feed(&mut self, data: &[u8]) -> Option<(usize, usize)> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let mut start = 0;
+        for (i, &b) in data.iter().enumerate() {
+            if b == self.keys[self.matched] {
+                if self.matched == 0 {
+                    start = i;
+                }
+                self.matched += 1;
+            } else if b == self.keys[0] {
+                self.matched = 1;
+                start = i;
+            } else {
+                self.matched = 0;
+            }
+            if self.matched == self.keys.len() {
+                return Some((start, i + 1));
+            }
+        }
+        None
+    }
+}
 
 /// Reads the client's stdin into a channel at once (it may come before the process runs);
 /// `None` on the channel is its end of input. `failed` is set when the connection broke.
@@ -73,6 +131,7 @@ pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
     mut extra: Option<mpsc::Receiver<Vec<u8>>>,
     want: Want,
     done: Option<tokio::sync::oneshot::Receiver<()>>,
+    detach_keys: Vec<u8>,
 ) {
     let closer = shim.try_clone().ok();
     if shim.set_nonblocking(true).is_err() {
@@ -106,7 +165,10 @@ pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
         });
     }
     let stdin_task = tokio::spawn(async move {
-        let mut last = 0u8;
+        let mut detach = Detach {
+            keys: detach_keys,
+            matched: 0,
+        };
         while let Some(chunk) = input.recv().await {
             let Some(data) = chunk else {
                 if want.stdin {
@@ -117,18 +179,10 @@ pub async fn run<W: AsyncWrite + Unpin + Send + 'static>(
             if !want.stdin {
                 continue;
             }
-            // The detach keys end the attach (what came before them is sent).
-            let mut cut = None;
-            for (i, &b) in data.iter().enumerate() {
-                if last == DETACH[0] && b == DETACH[1] {
-                    cut = Some(i);
-                    break;
-                }
-                last = b;
-            }
-            match cut {
-                Some(i) => {
-                    let keep = i.saturating_sub(1);
+            // The detach keys end the attach (what came before them is sent; keys of the
+            // sequence that came in an earlier read have gone to the container already).
+            match detach.feed(&data) {
+                Some((keep, _)) => {
                     if keep > 0 {
                         let _ = ftx.send(proto::frame(proto::STDIN, &data[..keep])).await;
                     }
@@ -237,4 +291,41 @@ pub fn split(
     tokio::io::WriteHalf<TokioIo<hyper::upgrade::Upgraded>>,
 ) {
     tokio::io::split(TokioIo::new(u))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_like_dockers() {
+        assert_eq!(parse_detach_keys("").unwrap(), vec![0x10, 0x11]);
+        assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
+        assert_eq!(parse_detach_keys("ctrl-@,ctrl-_").unwrap(), vec![0, 0x1f]);
+        assert!(parse_detach_keys("ctrl-1").is_err());
+        assert!(parse_detach_keys("abc").is_err());
+    }
+
+    #[test]
+    fn detach_sequence_is_found_across_reads() {
+        let mut d = Detach {
+            keys: vec![0x10, 0x11],
+            matched: 0,
+        };
+        assert_eq!(d.feed(b"ab\x10"), None);
+        assert_eq!(d.feed(b"\x11rest"), Some((0, 1)));
+        let mut d = Detach {
+            keys: vec![0x10, 0x11],
+            matched: 0,
+        };
+        assert_eq!(d.feed(b"x\x10\x10\x11"), Some((2, 4)));
+        assert_eq!(
+            Detach {
+                keys: vec![b'q'],
+                matched: 0
+            }
+            .feed(b"xxq"),
+            Some((2, 3))
+        );
+    }
 }

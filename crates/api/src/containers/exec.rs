@@ -25,6 +25,8 @@ pub struct ExecIo {
     pub stdin: bool,
     /// Frames for the helper (resizes), to give to the bridge.
     pub extra: mpsc::Receiver<Vec<u8>>,
+    /// The create request's DetachKeys (Docker's format, parsed).
+    pub detach_keys: Vec<u8>,
 }
 
 /// Where `POST /exec/{id}/resize` sends to, while the exec runs.
@@ -44,6 +46,7 @@ pub struct ExecRecord {
     pub pid: i32,
     pub tty: bool,
     pub attach_stdin: bool,
+    pub detach_keys: Vec<u8>,
 }
 
 /// Docker's exec create body, the parts hull serves.
@@ -57,6 +60,7 @@ struct ExecRequest {
     tty: bool,
     attach_stdin: bool,
     privileged: bool,
+    detach_keys: String,
 }
 
 fn bad(reason: impl Into<String>) -> ContainersError {
@@ -82,6 +86,8 @@ impl ContainerService {
         if req.cmd.is_empty() {
             return Err(bad("Cmd: no command given"));
         }
+        let detach_keys = super::bridge::parse_detach_keys(&req.detach_keys)
+            .map_err(|e| bad(format!("DetachKeys: {e}")))?;
         if req.privileged {
             return Err(bad("Privileged: a privileged exec is refused by policy"));
         }
@@ -146,6 +152,7 @@ impl ContainerService {
                 pid: 0,
                 tty: req.tty,
                 attach_stdin: req.attach_stdin,
+                detach_keys,
             },
         );
         Ok(id)
@@ -263,6 +270,7 @@ impl ContainerService {
             tty: e.tty,
             stdin: e.attach_stdin,
             extra,
+            detach_keys: e.detach_keys.clone(),
         })
     }
 
