@@ -88,6 +88,10 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (_, r) if r.starts_with("/containers/") => {
             containers_routes::route(d.containers.clone(), &r["/containers".len()..], &q, req).await
         }
+        (_, r) if r == "/networks" || r.starts_with("/networks/") => {
+            crate::networks_routes::route(d.containers.clone(), &r["/networks".len()..], &q, req)
+                .await
+        }
         (&Method::POST, "/build") => Err(ApiError::NotImplemented("building images is")),
         _ => Err(ApiError::NoRoute),
     }

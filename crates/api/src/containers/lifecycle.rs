@@ -71,6 +71,7 @@ impl ContainerService {
         let cfg_path = dir.join(hull_shim::CONFIG_FILE);
         hull_runtime::state::write_atomic(&cfg_path, &serde_json::to_vec(&cfg).unwrap_or_default())
             .map_err(io_err("writing", &cfg_path))?;
+        self.publish_ports(&id)?;
         let shim_log = dir.join("shim.log");
         let log = std::fs::File::options()
             .create(true)
@@ -119,6 +120,7 @@ impl ContainerService {
             None => {
                 drop(t);
                 let _ = child.wait();
+                self.unpublish_ports(&id);
                 let message = report.error.unwrap_or_default();
                 let mut t = self.table();
                 if let Some(mut rec) = t.records.get(&id).cloned() {
@@ -176,6 +178,7 @@ impl ContainerService {
             self.put(&mut t, rec);
             auto
         };
+        self.unpublish_ports(id);
         if auto_remove {
             if let Err(e) = self.remove(id, false) {
                 tracing::warn!("container {id}: removing it (--rm): {e}");

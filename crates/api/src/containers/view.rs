@@ -80,12 +80,12 @@ impl ContainerService {
                         "ImageID": r.image_id,
                         "Command": command(r),
                         "Created": parse_rfc3339(&r.created).unwrap_or(0),
-                        "Ports": [],
+                        "Ports": self.port_list(r),
                         "Labels": labels(r),
                         "State": r.state.status.as_str(),
                         "Status": status_text(r),
                         "HostConfig": { "NetworkMode": r.network_mode_shown() },
-                        "NetworkSettings": { "Networks": {} },
+                        "NetworkSettings": { "Networks": self.network_settings(r)["Networks"].clone() },
                         "Mounts": [],
                     })
                 })
@@ -152,13 +152,7 @@ impl ContainerService {
             "Config": config,
             "HostConfig": host_config,
             "Mounts": [],
-            "NetworkSettings": {
-                "Networks": {},
-                "Ports": {},
-                "IPAddress": "",
-                "Gateway": "",
-                "MacAddress": "",
-            },
+            "NetworkSettings": self.network_settings(r),
             "HullUserNamespace": { "HostUidStart": r.uid_start, "Size": hull_engine::userns::RANGE_SIZE },
         })
     }
