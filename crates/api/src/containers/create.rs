@@ -261,6 +261,7 @@ impl ContainerService {
             if let Some(linux) = spec.linux_mut() {
                 if let Some(s) = linux.sysctl_mut() {
                     s.remove(super::network::PING_SYSCTL);
+                    s.remove(super::network::PORT_SYSCTL);
                 }
             }
         }

@@ -74,6 +74,9 @@ pub(crate) fn is_bridge(mode: &str) -> bool {
 /// The sysctl hulld sets itself in a namespace it made ([`ContainerService::wire`]).
 pub(crate) const PING_SYSCTL: &str = "net.ipv4.ping_group_range";
 
+/// Set by hulld too (0, as Docker): the spec leaves it out.
+pub(crate) const PORT_SYSCTL: &str = "net.ipv4.ip_unprivileged_port_start";
+
 const PORTS_FILE: &str = "network-ports.json";
 
 /// `NetworkingConfig.EndpointsConfig[network]` as far as hull uses it.
@@ -425,14 +428,19 @@ impl ContainerService {
             .map_err(|e| net_err("pinning the namespace")(e.to_string()))?;
         let attached = mgr.setup(mode, id, ns.as_fd(), opts);
         let range = format!("{} {}", gids.0, gids.1);
+        // As Docker: every port is bindable by the container's root, which is not root
+        // of the namespace's owner (hulld's user namespace), so needs this.
         let ping = netns::run_in(ns.as_fd(), move || {
-            std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)
+            std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)?;
+            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
         });
         if let Err(e) = ping
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
         {
-            tracing::warn!("container {id}: setting ping_group_range: {e}");
+            tracing::warn!(
+                "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
+            );
         }
         let ep = match attached {
             Ok(hull_network::Attachment::Bridge(ep)) => Some(ep),
@@ -608,6 +616,7 @@ impl ContainerService {
             aliases: req.aliases,
             name: Some(rec.name.clone()),
             ifname: Some(format!("eth{count}")),
+            secondary: count > 0,
             ports: Vec::new(),
         };
         let mode = if user_net {

@@ -56,4 +56,7 @@ pub struct EndpointOptions {
     pub aliases: Vec<String>,
     /// The interface in the container; `eth0` when None.
     pub ifname: Option<String>,
+    /// A further network of the container (`network connect`): no default route, the
+    /// first network keeps it.
+    pub secondary: bool,
 }

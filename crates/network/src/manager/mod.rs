@@ -388,7 +388,7 @@ impl Manager {
                 mac: opts.mac,
                 ifname: opts.ifname.as_deref().unwrap_or(endpoint::CONTAINER_IFNAME),
                 isolated: !network.enable_icc,
-                default_route: !network.internal,
+                default_route: !network.internal && !opts.secondary,
             },
         )?;
         let mut ep = ep;
