@@ -101,6 +101,11 @@ fn restore_networks(m: &hull_network::Manager) {
         Ok(_) => {}
         Err(e) => tracing::error!("restoring the saved networks: {e}"),
     }
+    if m.network("bridge").is_err() {
+        if let Err(e) = m.ensure_default() {
+            tracing::error!("making the default network: {e}");
+        }
+    }
     let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let servers: Vec<std::net::SocketAddr> = text
         .lines()

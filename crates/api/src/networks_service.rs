@@ -268,8 +268,10 @@ impl NetworkService {
     fn all(&self) -> Vec<(Value, bool)> {
         let mut out = Vec::new();
         if let Some(m) = self.containers.network_manager() {
-            if let Err(e) = m.ensure_default() {
-                tracing::warn!("the default network: {e}");
+            if m.network("bridge").is_err() {
+                if let Err(e) = m.ensure_default() {
+                    tracing::warn!("the default network: {e}");
+                }
             }
             for n in m.networks().unwrap_or_default() {
                 let builtin = n.name == "bridge";

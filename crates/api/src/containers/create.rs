@@ -183,6 +183,7 @@ impl ContainerService {
     }
 
     /// Rootfs, spec, bundle and log file; the process's path and args.
+    #[allow(clippy::too_many_arguments)]
     fn create_steps(
         &self,
         id: &str,

@@ -279,10 +279,16 @@ impl ContainerService {
                 };
                 let network = match &mode {
                     NetworkMode::Network(n) => Some(mgr.find_network(n).map_err(from_manager)?),
-                    NetworkMode::Bridge => Some(
-                        mgr.ensure_default()
-                            .map_err(|e| net_err("making the default network")(e.to_string()))?,
-                    ),
+                    // Made (or re-made) at hulld's start; ensured here only when missing,
+                    // which costs an `nft` run.
+                    NetworkMode::Bridge => {
+                        Some(match mgr.network(hull_network::mode::DEFAULT_NETWORK) {
+                            Ok(n) => n,
+                            Err(_) => mgr.ensure_default().map_err(|e| {
+                                net_err("making the default network")(e.to_string())
+                            })?,
+                        })
+                    }
                     _ => None,
                 };
                 let mut opts = EndpointOptions::default();
@@ -331,8 +337,7 @@ impl ContainerService {
                         .map_err(|e| net_err("saving the published ports")(e.to_string()))?;
                 }
                 let mode = match &network {
-                    Some(n) if user_net => NetworkMode::Network(n.name.clone()),
-                    Some(_) => NetworkMode::Bridge,
+                    Some(n) => NetworkMode::Network(n.name.clone()),
                     None => NetworkMode::None,
                 };
                 let wired = self.wire(id, dir, &mode, &opts, gids)?;
@@ -371,7 +376,7 @@ impl ContainerService {
                         spec.dns.push(IpAddr::V4(n.ipam.gateway));
                     }
                 }
-                if matches!(mode, NetworkMode::Bridge) {
+                if network.is_some() && !user_net {
                     for (other, alias) in links(raw.get("HostConfig").unwrap_or(&Value::Null)) {
                         let ip = self.link_address(&other)?;
                         spec.extra_hosts.push((alias.clone(), ip));
