@@ -431,7 +431,9 @@ impl ContainerService {
             netns::create().map_err(|e| net_err("creating a network namespace")(e.to_string()))?;
         netns::pin(ns.as_fd(), &path)
             .map_err(|e| net_err("pinning the namespace")(e.to_string()))?;
+        let t_ns = started.elapsed();
         let attached = mgr.setup(mode, id, ns.as_fd(), opts);
+        let t_setup = started.elapsed();
         let range = format!("{} {}", gids.0, gids.1);
         // As Docker: every port is bindable by the container's root, which is not root
         // of the namespace's owner (hulld's user namespace), so needs this.
@@ -459,6 +461,8 @@ impl ContainerService {
             container = id,
             network = %mode,
             micros = started.elapsed().as_micros() as u64,
+            netns_micros = t_ns.as_micros() as u64,
+            endpoint_micros = (t_setup - t_ns).as_micros() as u64,
             "network setup done"
         );
         Ok((
