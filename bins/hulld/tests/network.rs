@@ -430,6 +430,20 @@ fn published_ports_none_and_container_mode() {
         .filter_map(|l| l.split_whitespace().nth(1))
         .collect();
     assert_eq!(names, ["lo:"], "{none}");
+    let err = d.fails(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:web",
+            "-p",
+            "80",
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(err.contains("conflicting options"), "{err}");
     let mine = d.ok(
         CLI,
         &["exec", "web", "ip", "-4", "-o", "addr", "show", "eth0"],

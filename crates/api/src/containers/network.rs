@@ -242,6 +242,17 @@ impl ContainerService {
         } else {
             cfg.hostname.clone()
         };
+        // As Docker: an error with `container:`, ignored with `host` and `none`.
+        if !specs.is_empty() && matches!(mode, NetworkMode::Container(_)) {
+            return Err(refused(
+                400,
+                "conflicting options: port publishing and the container type network mode",
+            ));
+        }
+        let specs = match mode {
+            NetworkMode::Bridge | NetworkMode::Network(_) => specs,
+            _ => Vec::new(),
+        };
         match &mode {
             NetworkMode::Host => Ok(None),
             NetworkMode::Container(other) => {
