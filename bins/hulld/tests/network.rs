@@ -406,8 +406,13 @@ fn published_ports_none_and_container_mode() {
     );
 
     // Stopping withdraws the rules; starting again installs them.
+    let veths = |d: &Hulld| links(d).iter().filter(|l| l.starts_with("veth")).count();
+    let before = veths(&d);
     d.ok(CLI, &["stop", "-t", "1", "web"]);
     assert!(!rules(&d).contains("18080"), "{}", rules(&d));
+    assert_eq!(veths(&d), before - 1, "a stopped container holds no veth");
+    let c = inspect(&d, "container", "web");
+    assert_eq!(c["NetworkSettings"]["IPAddress"], "", "{c}");
     d.ok(CLI, &["start", "web"]);
     assert_eq!(tcp_says(&d, "127.0.0.1", "18080").trim(), "hi");
 
@@ -535,6 +540,17 @@ fn restart_keeps_networks_and_published_ports() {
     assert!(
         !rules(&d).contains("18082"),
         "a created container publishes nothing"
+    );
+    let idle = inspect(&d, "container", "idle");
+    assert_eq!(
+        idle["NetworkSettings"]["Networks"]["keep"]["IPAddress"], "",
+        "{idle}"
+    );
+    let net = inspect(&d, "network", "keep");
+    assert_eq!(
+        net["Containers"].as_object().unwrap().len(),
+        1,
+        "only web: {net}"
     );
     for c in ["web", "idle"] {
         d.ok(CLI, &["rm", "-f", c]);

@@ -1,17 +1,22 @@
 //! A container's network, for every `HostConfig.NetworkMode`:
 //!
-//! - the default `bridge` and user-defined networks: a new network namespace pinned at
+//! - the default `bridge` and user-defined networks: a network namespace pinned at
 //!   `<exec-dir>/netns` (the spec joins it by path), a veth on the network's bridge with
-//!   an address from its pool, and the container's hosts, resolv.conf and hostname files
-//!   (on user networks resolv.conf names the network's DNS responder, the gateway);
+//!   an address from its pool (`eth0`; `eth1`... for `network connect`), and the
+//!   container's hosts, resolv.conf and hostname files (on user networks resolv.conf
+//!   names the network's DNS responder, the gateway; on the default bridge `--link`s
+//!   are hosts lines);
 //! - `none`: a pinned namespace with only `lo`, up;
 //! - `container:<name|id>`: the pinned namespace and the files of that (running)
 //!   container; nothing of its own;
 //! - `host`: nothing (the policy decides whether it is allowed).
 //!
-//! Made at create, undone at remove. Published ports (`-p`, `-P`) are worked out at
-//! create (`<data-dir>/network-ports.json`) and installed at start, withdrawn when the
-//! container stops ([`ContainerService::publish_ports`], [`ContainerService::unpublish_ports`]).
+//! Create validates the request and saves the plan (`<data-dir>/network.json`) and the
+//! files; start makes the namespace, endpoints and published ports
+//! ([`ContainerService::attach_network`]); the container's exit, its removal, and
+//! hulld's start for stopped containers undo them
+//! ([`ContainerService::detach_network`]): a stopped container holds no address, veth
+//! or rule.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use hull_engine::{ContainerConfig, HostConfig, ImageConfigSubset};
 use hull_network::{netns, EndpointOptions, ManagerError, NetworkMode, PortSpec};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::record::Record;
@@ -66,18 +72,56 @@ fn from_manager(e: ManagerError) -> ContainersError {
     refused(manager_status(&e), e.to_string())
 }
 
-/// Whether `mode` is the default bridge.
-pub(crate) fn is_bridge(mode: &str) -> bool {
-    matches!(mode, "" | "default" | "bridge")
-}
-
 /// The sysctl hulld sets itself in a namespace it made ([`ContainerService::wire`]).
 pub(crate) const PING_SYSCTL: &str = "net.ipv4.ping_group_range";
 
 /// Set by hulld too (0, as Docker): the spec leaves it out.
 pub(crate) const PORT_SYSCTL: &str = "net.ipv4.ip_unprivileged_port_start";
 
-const PORTS_FILE: &str = "network-ports.json";
+const PLAN_FILE: &str = "network.json";
+
+/// What create decided about the container's network, made real at each start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct NetPlan {
+    /// The container's name, for the networks' DNS.
+    name: String,
+    /// The container's host gids (`ping_group_range`).
+    gids: (u32, u32),
+    /// The networks, the first one the container's own (empty: `none`).
+    networks: Vec<PlanEndpoint>,
+    hostname: String,
+    domainname: String,
+    dns: Vec<IpAddr>,
+    dns_search: Vec<String>,
+    dns_options: Vec<String>,
+    extra_hosts: Vec<(String, IpAddr)>,
+    /// `--link name:alias` on the default bridge, resolved at start.
+    links: Vec<(String, String)>,
+    /// `-p`/`-P`, as `[ip:]hostPort:containerPort/proto` (host port empty: random).
+    ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PlanEndpoint {
+    network: String,
+    ip: Option<Ipv4Addr>,
+    mac: Option<[u8; 6]>,
+    aliases: Vec<String>,
+}
+
+fn spec_text(s: &PortSpec) -> String {
+    format!(
+        "{}{}:{}/{}",
+        s.host_ip.map(|i| format!("{i}:")).unwrap_or_default(),
+        if s.host_port == 0 {
+            String::new()
+        } else {
+            s.host_port.to_string()
+        },
+        s.container_port,
+        s.proto
+    )
+}
 
 /// `NetworkingConfig.EndpointsConfig[network]` as far as hull uses it.
 #[derive(Default)]
@@ -211,9 +255,12 @@ impl ContainerService {
         self.network.as_ref()
     }
 
-    /// Sets up the network `host.network_mode` asks for; None when the spec makes (or
-    /// shares) the namespace itself. `host.network_mode` becomes what the spec builder
-    /// must see (a pinned namespace is given as `bridge` with its path).
+    /// Plans the network `host.network_mode` asks for (create): validates it, saves the
+    /// plan (`<data-dir>/network.json`) and writes the files the spec binds in; the
+    /// namespace and endpoints are made at start ([`ContainerService::attach_network`]).
+    /// None when the spec makes (or shares) the namespace itself. `host.network_mode`
+    /// becomes what the spec builder must see (a pinned namespace is given as `bridge`
+    /// with its path).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn wire_request(
         &self,
@@ -302,10 +349,33 @@ impl ContainerService {
                     }
                     _ => None,
                 };
-                let mut opts = EndpointOptions::default();
-                let mut user_net = false;
+                let mut plan = NetPlan {
+                    name: name.to_string(),
+                    gids,
+                    hostname,
+                    domainname: cfg.domainname.clone(),
+                    dns_search: host.dns_search.clone(),
+                    dns_options: host.dns_options.clone(),
+                    ports: specs.iter().map(spec_text).collect(),
+                    ..Default::default()
+                };
+                for d in &host.dns {
+                    let ip: IpAddr = d
+                        .parse()
+                        .map_err(|_| refused(400, format!("invalid DNS server address {d:?}")))?;
+                    plan.dns.push(ip);
+                }
+                for e in &host.extra_hosts {
+                    let (h, ip) = e.split_once(':').ok_or_else(|| {
+                        refused(400, format!("invalid extra host {e:?}: use name:ip"))
+                    })?;
+                    let ip: IpAddr = ip.parse().map_err(|_| {
+                        refused(400, format!("invalid IP address in extra host {e:?}"))
+                    })?;
+                    plan.extra_hosts.push((h.to_string(), ip));
+                }
                 if let Some(n) = &network {
-                    user_net = n.name != hull_network::mode::DEFAULT_NETWORK;
+                    let user_net = n.name != hull_network::mode::DEFAULT_NETWORK;
                     let req = endpoint_request(
                         raw.get("NetworkingConfig").unwrap_or(&Value::Null),
                         &[n.name.as_str(), n.id.as_str(), host.network_mode.as_str()],
@@ -317,95 +387,91 @@ impl ContainerService {
                             "network-scoped alias is supported only for containers in user defined networks",
                         ));
                     }
-                    opts.ip = req.ip;
-                    opts.mac = req.mac;
-                    opts.aliases = req.aliases;
-                    opts.name = Some(name.to_string());
+                    if !user_net {
+                        plan.links = links(raw.get("HostConfig").unwrap_or(&Value::Null));
+                        for (other, _) in &plan.links {
+                            self.link_address(other)?;
+                        }
+                    }
+                    plan.networks.push(PlanEndpoint {
+                        network: n.name.clone(),
+                        ip: req.ip,
+                        mac: req.mac,
+                        aliases: req.aliases,
+                    });
                 }
-                if !specs.is_empty() {
-                    let body = serde_json::to_vec(
-                        &specs
-                            .iter()
-                            .map(|s| {
-                                format!(
-                                    "{}{}:{}/{}",
-                                    s.host_ip.map(|i| format!("{i}:")).unwrap_or_default(),
-                                    if s.host_port == 0 {
-                                        String::new()
-                                    } else {
-                                        s.host_port.to_string()
-                                    },
-                                    s.container_port,
-                                    s.proto
-                                )
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                    .unwrap_or_default();
-                    let data = self.data_dir(id);
-                    std::fs::create_dir_all(&data)
-                        .and_then(|()| std::fs::write(data.join(PORTS_FILE), body))
-                        .map_err(|e| net_err("saving the published ports")(e.to_string()))?;
+                self.save_plan(id, &plan)?;
+                // The files exist from create on (the spec binds them); addresses come at start.
+                self.write_files(id, dir, &plan, None)?;
+                host.network_mode = "bridge".into();
+                Ok(Some(Wired {
+                    netns: dir.join("netns"),
+                    dir: dir.to_path_buf(),
+                }))
+            }
+        }
+    }
+
+    fn plan_path(&self, id: &str) -> PathBuf {
+        self.data_dir(id).join(PLAN_FILE)
+    }
+
+    fn save_plan(&self, id: &str, plan: &NetPlan) -> Result<(), ContainersError> {
+        let data = self.data_dir(id);
+        let body = serde_json::to_vec_pretty(plan).unwrap_or_default();
+        std::fs::create_dir_all(&data)
+            .and_then(|()| hull_runtime::state::write_atomic(&self.plan_path(id), &body))
+            .map_err(|e| net_err("saving the network plan")(e.to_string()))
+    }
+
+    fn load_plan(&self, id: &str) -> Option<NetPlan> {
+        let body = std::fs::read(self.plan_path(id)).ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// hosts, resolv.conf and hostname for `plan`, with `address` on the first network
+    /// (None before the start) and `--link`s resolved when given.
+    fn write_files(
+        &self,
+        id: &str,
+        dir: &Path,
+        plan: &NetPlan,
+        first: Option<&hull_network::Endpoint>,
+    ) -> Result<(), ContainersError> {
+        let mut spec = hull_network::files::FilesSpec {
+            hostname: plan.hostname.clone(),
+            domainname: Some(plan.domainname.clone()).filter(|d| !d.is_empty()),
+            address: first.map(|e| IpAddr::V4(e.address)),
+            aliases: Vec::new(),
+            extra_hosts: plan.extra_hosts.clone(),
+            dns: plan.dns.clone(),
+            dns_search: plan.dns_search.clone(),
+            dns_options: plan.dns_options.clone(),
+        };
+        if first.is_some() {
+            for (other, alias) in &plan.links {
+                match self.link_address(other) {
+                    Ok(ip) => {
+                        spec.extra_hosts.push((alias.clone(), ip));
+                        if alias != other {
+                            spec.extra_hosts.push((other.clone(), ip));
+                        }
+                    }
+                    Err(e) => tracing::warn!("container {id}: --link {other}: {e}"),
                 }
-                let mode = match &network {
-                    Some(n) => NetworkMode::Network(n.name.clone()),
-                    None => NetworkMode::None,
-                };
-                let wired = self.wire(id, dir, &mode, &opts, gids)?;
-                let address = match (&network, &wired.1) {
-                    (Some(_), Some(ep)) => Some(IpAddr::V4(ep.address)),
-                    _ => None,
-                };
-                let mut spec = hull_network::files::FilesSpec {
-                    hostname,
-                    domainname: Some(cfg.domainname.clone()).filter(|d| !d.is_empty()),
-                    address,
-                    aliases: Vec::new(),
-                    extra_hosts: Vec::new(),
-                    dns: Vec::new(),
-                    dns_search: host.dns_search.clone(),
-                    dns_options: host.dns_options.clone(),
-                };
-                for d in &host.dns {
-                    spec.dns.push(
-                        d.parse().map_err(|_| {
-                            refused(400, format!("invalid DNS server address {d:?}"))
-                        })?,
-                    );
-                }
-                for e in &host.extra_hosts {
-                    let (h, ip) = e.split_once(':').ok_or_else(|| {
-                        refused(400, format!("invalid extra host {e:?}: use name:ip"))
-                    })?;
-                    let ip = ip.parse().map_err(|_| {
-                        refused(400, format!("invalid IP address in extra host {e:?}"))
-                    })?;
-                    spec.extra_hosts.push((h.to_string(), ip));
-                }
-                if let (Some(n), true) = (&network, spec.dns.is_empty()) {
-                    if user_net {
+            }
+        }
+        if spec.dns.is_empty() {
+            if let (Some(mgr), Some(pe)) = (&self.network, plan.networks.first()) {
+                if pe.network != hull_network::mode::DEFAULT_NETWORK {
+                    if let Ok(n) = mgr.network(&pe.network) {
                         spec.dns.push(IpAddr::V4(n.ipam.gateway));
                     }
                 }
-                if network.is_some() && !user_net {
-                    for (other, alias) in links(raw.get("HostConfig").unwrap_or(&Value::Null)) {
-                        let ip = self.link_address(&other)?;
-                        spec.extra_hosts.push((alias.clone(), ip));
-                        if alias != other {
-                            spec.extra_hosts.push((other, ip));
-                        }
-                    }
-                }
-                if let Err(e) =
-                    hull_network::files::write(dir, &spec, Path::new("/etc/resolv.conf"))
-                {
-                    self.unwire(id, dir);
-                    return Err(net_err("writing hosts and resolv.conf")(e.to_string()));
-                }
-                host.network_mode = "bridge".into();
-                Ok(Some(wired.0))
             }
         }
+        hull_network::files::write(dir, &spec, Path::new("/etc/resolv.conf"))
+            .map_err(|e| net_err("writing hosts and resolv.conf")(e.to_string()))
     }
 
     /// The address of linked container `name` on the default bridge.
@@ -421,21 +487,21 @@ impl ContainerService {
         ep.map(|e| IpAddr::V4(e.address)).ok_or_else(|| {
             refused(
                 400,
-                format!("cannot link to {name}: it is not on the default bridge network"),
+                format!("cannot link to {name}: it is not running on the default bridge network"),
             )
         })
     }
 
-    /// Makes and pins the namespace at `dir/netns` and attaches it for `mode`.
-    fn wire(
-        &self,
-        id: &str,
-        dir: &Path,
-        mode: &NetworkMode,
-        opts: &EndpointOptions,
-        gids: (u32, u32),
-    ) -> Result<(Wired, Option<hull_network::Endpoint>), ContainersError> {
-        let mgr = self.network.as_ref().expect("checked by the caller");
+    /// Makes the container's network for its start, as planned at create: the namespace
+    /// pinned at `<exec-dir>/netns`, `lo` up, one endpoint per network (`eth0`, `eth1`,
+    /// ...), the files with its address, its published ports. On error nothing is left.
+    pub(crate) fn attach_network(&self, id: &str) -> Result<(), ContainersError> {
+        let (Some(mgr), Some(plan)) = (&self.network, self.load_plan(id)) else {
+            return Ok(());
+        };
+        let dir = self.exec_dir(id);
+        // Left by a daemon that died: start clean.
+        self.detach_network(id);
         let started = std::time::Instant::now();
         let path = dir.join("netns");
         let ns =
@@ -443,16 +509,23 @@ impl ContainerService {
         netns::pin(ns.as_fd(), &path)
             .map_err(|e| net_err("pinning the namespace")(e.to_string()))?;
         let t_ns = started.elapsed();
-        let attached = mgr.setup(mode, id, ns.as_fd(), opts);
+        let attached = self.attach_endpoints(id, ns.as_fd(), &plan);
         let t_setup = started.elapsed();
-        let range = format!("{} {}", gids.0, gids.1);
+        let first = match attached {
+            Ok(first) => first,
+            Err(e) => {
+                self.detach_network(id);
+                return Err(e);
+            }
+        };
         // As Docker: every port is bindable by the container's root, which is not root
         // of the namespace's owner (hulld's user namespace), so needs this.
-        let ping = netns::run_in(ns.as_fd(), move || {
+        let range = format!("{} {}", plan.gids.0, plan.gids.1);
+        let sysctls = netns::run_in(ns.as_fd(), move || {
             std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)?;
             std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
         });
-        if let Err(e) = ping
+        if let Err(e) = sysctls
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
         {
@@ -460,34 +533,61 @@ impl ContainerService {
                 "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
             );
         }
-        let ep = match attached {
-            Ok(hull_network::Attachment::Bridge(ep)) => Some(ep),
-            Ok(_) => None,
-            Err(e) => {
-                let _ = netns::unpin(&path);
-                return Err(from_manager(e));
-            }
-        };
+        let done = self
+            .write_files(id, &dir, &plan, first.as_ref())
+            .and_then(|()| self.publish_ports(id, mgr, &plan));
+        if let Err(e) = done {
+            self.detach_network(id);
+            return Err(e);
+        }
         tracing::info!(
             container = id,
-            network = %mode,
+            network = plan.networks.first().map_or("none", |p| p.network.as_str()),
             micros = started.elapsed().as_micros() as u64,
             netns_micros = t_ns.as_micros() as u64,
             endpoint_micros = (t_setup - t_ns).as_micros() as u64,
             "network setup done"
         );
-        Ok((
-            Wired {
-                netns: path,
-                dir: dir.to_path_buf(),
-            },
-            ep,
-        ))
+        Ok(())
     }
 
-    /// Undoes the wiring: every endpoint of the container (and its published ports) and
-    /// the pinned namespace; what is not there is skipped.
-    pub(crate) fn unwire(&self, id: &str, dir: &Path) {
+    fn attach_endpoints(
+        &self,
+        id: &str,
+        ns: std::os::fd::BorrowedFd<'_>,
+        plan: &NetPlan,
+    ) -> Result<Option<hull_network::Endpoint>, ContainersError> {
+        let mgr = self.network.as_ref().expect("checked by the caller");
+        if plan.networks.is_empty() {
+            mgr.setup(&NetworkMode::None, id, ns, &EndpointOptions::default())
+                .map_err(from_manager)?;
+            return Ok(None);
+        }
+        let mut first = None;
+        for (i, pe) in plan.networks.iter().enumerate() {
+            let opts = EndpointOptions {
+                ip: pe.ip,
+                mac: pe.mac,
+                aliases: pe.aliases.clone(),
+                name: Some(plan.name.clone()),
+                ifname: Some(format!("eth{i}")),
+                secondary: i > 0,
+                ports: Vec::new(),
+            };
+            let att = mgr
+                .setup(&NetworkMode::Network(pe.network.clone()), id, ns, &opts)
+                .map_err(from_manager)?;
+            if let (hull_network::Attachment::Bridge(ep), true) = (att, first.is_none()) {
+                first = Some(ep);
+            }
+        }
+        Ok(first)
+    }
+
+    /// Undoes [`ContainerService::attach_network`] (at exit, rm, and for stopped
+    /// containers at hulld's start): every endpoint of the container (and its published
+    /// ports) and the pinned namespace; what is not there is skipped.
+    pub(crate) fn detach_network(&self, id: &str) {
         if let Some(mgr) = &self.network {
             for n in mgr.networks().unwrap_or_default() {
                 if !n.endpoints.contains_key(id) {
@@ -498,7 +598,7 @@ impl ContainerService {
                 }
             }
         }
-        let path = dir.join("netns");
+        let path = self.exec_dir(id).join("netns");
         if path.exists() {
             if let Err(e) = netns::unpin(&path) {
                 tracing::warn!("container {id}: {e}");
@@ -506,61 +606,34 @@ impl ContainerService {
         }
     }
 
-    fn saved_specs(&self, id: &str) -> Vec<PortSpec> {
-        let text = std::fs::read(self.data_dir(id).join(PORTS_FILE)).unwrap_or_default();
-        let list: Vec<String> = serde_json::from_slice(&text).unwrap_or_default();
-        list.iter()
+    /// At rm: the same as [`ContainerService::detach_network`].
+    pub(crate) fn unwire(&self, id: &str, _dir: &Path) {
+        self.detach_network(id);
+    }
+
+    /// Installs the container's published ports on its first network; a port in use
+    /// fails the start.
+    fn publish_ports(
+        &self,
+        id: &str,
+        mgr: &hull_network::Manager,
+        plan: &NetPlan,
+    ) -> Result<(), ContainersError> {
+        let specs: Vec<PortSpec> = plan
+            .ports
+            .iter()
             .filter_map(|s| PortSpec::parse(s).ok())
-            .collect()
-    }
-
-    /// The network whose endpoint publishes the container's ports: the one it was
-    /// created on (its first endpoint).
-    fn primary_network(&self, id: &str) -> Option<String> {
-        let mgr = self.network.as_ref()?;
-        let nets = mgr.networks().ok()?;
-        let rec = self.get(id).ok()?;
-        let mode = rec.network_mode.as_str();
-        let mut mine: Vec<_> = nets
-            .into_iter()
-            .filter(|n| n.endpoints.contains_key(id))
             .collect();
-        mine.sort_by_key(|n| {
-            !(n.name == mode || n.id.starts_with(mode) || is_bridge(mode) && n.name == "bridge")
-        });
-        mine.first().map(|n| n.name.clone())
-    }
-
-    /// Installs the container's published ports (at start); a port in use fails the start.
-    pub(crate) fn publish_ports(&self, id: &str) -> Result<(), ContainersError> {
-        let specs = self.saved_specs(id);
-        let (Some(mgr), false) = (&self.network, specs.is_empty()) else {
+        let Some(first) = plan.networks.first().filter(|_| !specs.is_empty()) else {
             return Ok(());
         };
-        let Some(net) = self.primary_network(id) else {
-            return Ok(());
-        };
-        mgr.publish_ports(&net, id, &specs)
+        mgr.publish_ports(&first.network, id, &specs)
             .map(|_| ())
-            .map_err(|e| net_err("publishing ports")(e.to_string()))
-    }
-
-    /// Withdraws the container's published ports (at stop).
-    pub(crate) fn unpublish_ports(&self, id: &str) {
-        let Some(mgr) = &self.network else {
-            return;
-        };
-        for n in mgr.networks().unwrap_or_default() {
-            if n.endpoints.get(id).is_some_and(|e| !e.ports.is_empty()) {
-                if let Err(e) = mgr.unpublish_ports(&n.name, id) {
-                    tracing::warn!("container {id}: withdrawing its ports on {}: {e}", n.name);
-                }
-            }
-        }
+            .map_err(|e| refused(500, e.to_string()))
     }
 
     /// After a daemon restart (records and networks restored): endpoints of containers
-    /// that are gone are removed, ports of stopped ones withdrawn.
+    /// that are gone are removed, stopped ones hold nothing.
     pub(crate) fn restore_network(&self) {
         let Some(mgr) = &self.network else {
             return;
@@ -572,25 +645,25 @@ impl ContainerService {
             .map(|r| (r.id.clone(), r.running()))
             .collect();
         for n in mgr.networks().unwrap_or_default() {
-            for (cid, ep) in &n.endpoints {
-                match running.get(cid) {
-                    None => {
-                        tracing::info!(
-                            "network {}: removing the endpoint of gone container {cid}",
-                            n.name
-                        );
-                        let _ = mgr.teardown(&NetworkMode::Network(n.name.clone()), cid);
-                    }
-                    Some(false) if !ep.ports.is_empty() => {
-                        let _ = mgr.unpublish_ports(&n.name, cid);
-                    }
-                    _ => {}
+            for cid in n.endpoints.keys() {
+                if !running.contains_key(cid) {
+                    tracing::info!(
+                        "network {}: removing the endpoint of gone container {cid}",
+                        n.name
+                    );
+                    let _ = mgr.teardown(&NetworkMode::Network(n.name.clone()), cid);
                 }
+            }
+        }
+        for (id, up) in running {
+            if !up {
+                self.detach_network(&id);
             }
         }
     }
 
-    /// Connects a created or running container to network `name` (`docker network connect`).
+    /// Connects a container to network `name` (`docker network connect`): at once when
+    /// it runs, at its next start in any case.
     pub fn connect_network(
         &self,
         container: &str,
@@ -603,14 +676,13 @@ impl ContainerService {
             .ok_or_else(|| refused(404, format!("network {network} not found")))?;
         let n = mgr.find_network(network).map_err(from_manager)?;
         let rec = self.get(container)?;
-        let path = self.exec_dir(&rec.id).join("netns");
-        if !path.exists() {
+        let Some(mut plan) = self.load_plan(&rec.id) else {
             return Err(refused(
                 400,
                 format!("container {container} has no network namespace of its own (host, container: or disabled networking): it cannot be connected"),
             ));
-        }
-        if n.endpoints.contains_key(&rec.id) {
+        };
+        if plan.networks.iter().any(|p| p.network == n.name) {
             return Err(refused(
                 403,
                 format!(
@@ -622,31 +694,36 @@ impl ContainerService {
         let wrapped = json!({ "EndpointsConfig": { n.name.clone(): endpoint } });
         let cfg: ContainerConfig = Default::default();
         let req = endpoint_request(&wrapped, &[n.name.as_str()], &cfg)?;
-        let count = mgr
-            .networks()
-            .unwrap_or_default()
-            .iter()
-            .filter(|o| o.endpoints.contains_key(&rec.id))
-            .count();
-        let ns = netns::open(&path).map_err(|e| net_err("opening the namespace")(e.to_string()))?;
-        let user_net = n.name != hull_network::mode::DEFAULT_NETWORK;
-        let opts = EndpointOptions {
+        let pe = PlanEndpoint {
+            network: n.name.clone(),
             ip: req.ip,
             mac: req.mac,
             aliases: req.aliases,
-            name: Some(rec.name.clone()),
-            ifname: Some(format!("eth{count}")),
-            secondary: count > 0,
-            ports: Vec::new(),
         };
-        let mode = if user_net {
-            NetworkMode::Network(n.name.clone())
-        } else {
-            NetworkMode::Bridge
-        };
-        mgr.setup(&mode, &rec.id, ns.as_fd(), &opts)
+        let path = self.exec_dir(&rec.id).join("netns");
+        if rec.running() && path.exists() {
+            let i = plan.networks.len();
+            let ns =
+                netns::open(&path).map_err(|e| net_err("opening the namespace")(e.to_string()))?;
+            let opts = EndpointOptions {
+                ip: pe.ip,
+                mac: pe.mac,
+                aliases: pe.aliases.clone(),
+                name: Some(rec.name.clone()),
+                ifname: Some(format!("eth{i}")),
+                secondary: i > 0,
+                ports: Vec::new(),
+            };
+            mgr.setup(
+                &NetworkMode::Network(n.name.clone()),
+                &rec.id,
+                ns.as_fd(),
+                &opts,
+            )
             .map_err(from_manager)?;
-        Ok(())
+        }
+        plan.networks.push(pe);
+        self.save_plan(&rec.id, &plan)
     }
 
     /// Disconnects a container from network `name`.
@@ -663,17 +740,13 @@ impl ContainerService {
         let n = mgr.find_network(network).map_err(from_manager)?;
         let id = match self.resolve(container) {
             Ok(id) => id,
-            Err(e) if force => {
-                // a gone container's endpoint, by ID
-                if n.endpoints.contains_key(container) {
-                    container.to_string()
-                } else {
-                    return Err(e);
-                }
-            }
+            // a gone container's endpoint, by ID
+            Err(_) if force && n.endpoints.contains_key(container) => container.to_string(),
             Err(e) => return Err(e),
         };
-        if !n.endpoints.contains_key(&id) {
+        let mut plan = self.load_plan(&id).unwrap_or_default();
+        let planned = plan.networks.iter().any(|p| p.network == n.name);
+        if !planned && !n.endpoints.contains_key(&id) {
             return Err(refused(
                 403,
                 format!(
@@ -683,7 +756,12 @@ impl ContainerService {
             ));
         }
         mgr.teardown(&NetworkMode::Network(n.name.clone()), &id)
-            .map_err(from_manager)
+            .map_err(from_manager)?;
+        if planned {
+            plan.networks.retain(|p| p.network != n.name);
+            self.save_plan(&id, &plan)?;
+        }
+        Ok(())
     }
 
     /// `NetworkSettings` of inspect.
@@ -736,6 +814,29 @@ impl ContainerService {
                         "GlobalIPv6PrefixLen": 0,
                         "MacAddress": ep.mac,
                         "DriverOpts": null,
+                    }),
+                );
+            }
+        }
+        // Planned networks of a stopped container: no address, as Docker shows them.
+        if let (Some(mgr), Some(plan)) = (&self.network, self.load_plan(&r.id)) {
+            for pe in &plan.networks {
+                if networks.contains_key(&pe.network) {
+                    continue;
+                }
+                let id = mgr.network(&pe.network).map(|n| n.id).unwrap_or_default();
+                networks.insert(
+                    pe.network.clone(),
+                    json!({
+                        "IPAMConfig": pe.ip.map(|ip| json!({ "IPv4Address": ip.to_string() })),
+                        "Links": null,
+                        "Aliases": pe.aliases,
+                        "NetworkID": id,
+                        "EndpointID": "",
+                        "Gateway": "",
+                        "IPAddress": "",
+                        "IPPrefixLen": 0,
+                        "MacAddress": "",
                     }),
                 );
             }
