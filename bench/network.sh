@@ -160,14 +160,15 @@ start_hull
 read -r hull_gbit hull_cps < <(bench_ports hull "$hull_pid" "$work/hull/s.sock")
 read -r hull_run_bridge hull_run_none < <(bench_run "$work/hull/s.sock")
 # hulld's own measure of network setup per container (namespace, pinning, veth, address,
-# routes, record), on `create`s spaced out: right after a `rm`, the kernel's unregister of
-# the removed veth (tens of ms, asynchronous) holds the rtnl lock the next setup needs.
+# routes, files, record) at start, on `run -d`s spaced out: right after a `rm`, the
+# kernel's unregister of the removed veth (tens of ms, asynchronous) holds the rtnl lock
+# the next setup needs.
 sleep 1
 for _ in $(seq "$RUNS"); do
-  DOCKER_HOST=unix://$work/hull/s.sock $CLI create busybox true >/dev/null
+  DOCKER_HOST=unix://$work/hull/s.sock $CLI run -d busybox sleep 600 >/dev/null
   sleep 0.3
 done
-hull_setup=$(grep -o 'network=bridge micros=[0-9]*' "$work/hull/log" | tail -n "$RUNS" | sed 's/.*micros=//' | median)
+hull_setup=$( (grep -o 'network=bridge micros=[0-9]*' "$work/hull/log" || echo 0) | tail -n "$RUNS" | sed 's/.*micros=//' | median)
 hull_setup_ms=$(awk -v m="$hull_setup" 'BEGIN { printf "%.2f", m/1000 }')
 
 if [[ $BENCH_DOCKER == 1 ]]; then

@@ -542,7 +542,7 @@ impl ContainerService {
         }
         tracing::info!(
             container = id,
-            network = plan.networks.first().map_or("none", |p| p.network.as_str()),
+            network = %plan.networks.first().map_or("none", |p| p.network.as_str()),
             micros = started.elapsed().as_micros() as u64,
             netns_micros = t_ns.as_micros() as u64,
             endpoint_micros = (t_setup - t_ns).as_micros() as u64,
