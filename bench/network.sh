@@ -8,7 +8,8 @@
 # clients (python3) run inside the daemon's namespace and talk to 127.0.0.1:<port>.
 #
 # Usage: sudo bench/network.sh
-#   BYTES=1073741824   bytes per throughput run (default 1 GiB); ROUNDS=3 runs each
+#   BYTES=1073741824   bytes per throughput run (default 1 GiB); ROUNDS=6 runs each,
+#                      alternating between hull and docker
 #   CONNS=500          connections per connection-rate run
 #   RUNS=20            `docker run --rm busybox true` per mode for the setup time
 #   HULLD=path         hulld binary (default target/release/hulld, else target/debug/hulld)
@@ -17,7 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 BYTES=${BYTES:-1073741824}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-6}
 CONNS=${CONNS:-500}
 RUNS=${RUNS:-20}
 BENCH_DOCKER=${BENCH_DOCKER:-1}
@@ -119,23 +120,14 @@ print("%.0f" % (n / (time.monotonic() - t)))
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# bench NAME PID SOCK: prints "gbit conns/s"
-bench_ports() {
-  local name=$1 pid=$2 sock=$3
-  export DOCKER_HOST=unix://$sock
+# Containers for the port benchmarks: a sink that reads to EOF and then closes, and a
+# server that closes at once.
+prepare_ports() { # SOCK
+  export DOCKER_HOST=unix://$1
   $CLI load -i "$tar" >/dev/null
-  # a sink that reads to EOF and then closes; a server that closes at once
   $CLI run -d --name sink -p 127.0.0.1:15001:5001 busybox \
     nc -ll -p 5001 -e dd of=/dev/null bs=1M >/dev/null
   $CLI run -d --name conn -p 127.0.0.1:15002:5002 busybox nc -ll -p 5002 -e true >/dev/null
-  sleep 1
-  local g=() c=()
-  for _ in $(seq "$ROUNDS"); do
-    g+=("$(nsenter -t "$pid" -n python3 -c "$THROUGHPUT" 15001 "$BYTES")")
-    c+=("$(nsenter -t "$pid" -n python3 -c "$CONNRATE" 15002 "$CONNS")")
-  done
-  $CLI rm -f sink conn >/dev/null
-  echo "$(printf '%s\n' "${g[@]}" | median) $(printf '%s\n' "${c[@]}" | median)"
 }
 
 # setup SOCK: median ms of `run --rm busybox true` on the default bridge and with none
@@ -157,8 +149,41 @@ bench_run() {
 }
 
 start_hull
-read -r hull_gbit hull_cps < <(bench_ports hull "$hull_pid" "$work/hull/s.sock")
+prepare_ports "$work/hull/s.sock"
+if [[ $BENCH_DOCKER == 1 ]]; then
+  start_docker
+  prepare_ports "$work/docker/s.sock"
+fi
+sleep 1
+
+# Rounds alternate between the daemons (the order flips every round), so load on the
+# machine hits both alike.
+declare -A gbit=() cps=()
+for r in $(seq "$ROUNDS"); do
+  order="hull docker"
+  (( r % 2 == 0 )) && order="docker hull"
+  for who in $order; do
+    [[ $who == docker && $BENCH_DOCKER != 1 ]] && continue
+    pid=$hull_pid; [[ $who == docker ]] && pid=$docker_pid
+    gbit[$who]+="$(nsenter -t "$pid" -n python3 -c "$THROUGHPUT" 15001 "$BYTES") "
+    cps[$who]+="$(nsenter -t "$pid" -n python3 -c "$CONNRATE" 15002 "$CONNS") "
+  done
+done
+med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+hull_gbit=$(med "${gbit[hull]}"); hull_cps=$(med "${cps[hull]}")
+echo "hull Gbit/s: ${gbit[hull]}  conn/s: ${cps[hull]}"
+if [[ $BENCH_DOCKER == 1 ]]; then
+  docker_gbit=$(med "${gbit[docker]}"); docker_cps=$(med "${cps[docker]}")
+  echo "docker Gbit/s: ${gbit[docker]}  conn/s: ${cps[docker]}"
+fi
+for s in "$work"/hull/s.sock "$work"/docker/s.sock; do
+  [[ -S $s ]] && DOCKER_HOST=unix://$s $CLI rm -f sink conn >/dev/null
+done
+
 read -r hull_run_bridge hull_run_none < <(bench_run "$work/hull/s.sock")
+if [[ $BENCH_DOCKER == 1 ]]; then
+  read -r docker_run_bridge docker_run_none < <(bench_run "$work/docker/s.sock")
+fi
 # hulld's own measure of network setup per container (namespace, pinning, veth, address,
 # routes, files, record) at start, on `run -d`s spaced out: right after a `rm`, the
 # kernel's unregister of the removed veth (tens of ms, asynchronous) holds the rtnl lock
@@ -170,12 +195,6 @@ for _ in $(seq "$RUNS"); do
 done
 hull_setup=$( (grep -o 'network=bridge micros=[0-9]*' "$work/hull/log" || echo 0) | tail -n "$RUNS" | sed 's/.*micros=//' | median)
 hull_setup_ms=$(awk -v m="$hull_setup" 'BEGIN { printf "%.2f", m/1000 }')
-
-if [[ $BENCH_DOCKER == 1 ]]; then
-  start_docker
-  read -r docker_gbit docker_cps < <(bench_ports docker "$docker_pid" "$work/docker/s.sock")
-  read -r docker_run_bridge docker_run_none < <(bench_run "$work/docker/s.sock")
-fi
 
 echo
 echo "hulld: $HULLD"
