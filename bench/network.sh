@@ -180,21 +180,25 @@ for s in "$work"/hull/s.sock "$work"/docker/s.sock; do
   [[ -S $s ]] && DOCKER_HOST=unix://$s $CLI rm -f sink conn >/dev/null
 done
 
-read -r hull_run_bridge hull_run_none < <(bench_run "$work/hull/s.sock")
-if [[ $BENCH_DOCKER == 1 ]]; then
-  read -r docker_run_bridge docker_run_none < <(bench_run "$work/docker/s.sock")
-fi
 # hulld's own measure of network setup per container (namespace, pinning, veth, address,
 # routes, files, record) at start, on `run -d`s spaced out: right after a `rm`, the
 # kernel's unregister of the removed veth (tens of ms, asynchronous) holds the rtnl lock
-# the next setup needs.
-sleep 1
+# the next setup needs, and so does the kernel's cleanup of destroyed namespaces.
+sleep 3
 for _ in $(seq "$RUNS"); do
   DOCKER_HOST=unix://$work/hull/s.sock $CLI run -d busybox sleep 600 >/dev/null
   sleep 0.3
 done
 hull_setup=$( (grep -o 'network=bridge micros=[0-9]*' "$work/hull/log" || echo 0) | tail -n "$RUNS" | sed 's/.*micros=//' | median)
 hull_setup_ms=$(awk -v m="$hull_setup" 'BEGIN { printf "%.2f", m/1000 }')
+echo "hull setup (micros, total/netns/endpoint):" \
+  $(grep 'network=bridge micros=' "$work/hull/log" | tail -n "$RUNS" |
+    sed -E 's/.*micros=([0-9]+) netns_micros=([0-9]+) endpoint_micros=([0-9]+).*/\1\/\2\/\3/')
+
+read -r hull_run_bridge hull_run_none < <(bench_run "$work/hull/s.sock")
+if [[ $BENCH_DOCKER == 1 ]]; then
+  read -r docker_run_bridge docker_run_none < <(bench_run "$work/docker/s.sock")
+fi
 
 echo
 echo "hulld: $HULLD"
