@@ -462,3 +462,56 @@ fn container_err(e: ContainersError) -> NetError {
     let status = crate::errors::ApiError::Containers(e).status().as_u16();
     err(status, message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_bodies_are_checked_with_dockers_codes() {
+        let cfg = config_from(&json!({
+            "Name": "n1", "Driver": "bridge", "Internal": true, "Attachable": true,
+            "Labels": { "a": "b" },
+            "Options": { "com.docker.network.bridge.enable_icc": "false",
+                         "com.docker.network.bridge.name": "brx",
+                         "com.docker.network.driver.mtu": "1400" },
+            "IPAM": { "Config": [{ "Subnet": "10.1.0.0/24", "Gateway": "10.1.0.254" }] },
+        }))
+        .unwrap();
+        assert_eq!(cfg.name, "n1");
+        assert!(cfg.internal && cfg.attachable);
+        assert_eq!(cfg.bridge.as_deref(), Some("brx"));
+        assert_eq!(cfg.mtu, Some(1400));
+        assert_eq!(cfg.subnet.unwrap().to_string(), "10.1.0.0/24");
+        assert_eq!(cfg.gateway.unwrap().to_string(), "10.1.0.254");
+        assert_eq!(cfg.labels["a"], "b");
+        assert_eq!(cfg.options["com.docker.network.bridge.enable_icc"], "false");
+
+        let status = |body: Value| config_from(&body).unwrap_err().status;
+        assert_eq!(status(json!({})), 400);
+        assert_eq!(status(json!({ "Name": "host" })), 403);
+        assert_eq!(status(json!({ "Name": "x", "Driver": "overlay" })), 400);
+        assert_eq!(status(json!({ "Name": "x", "EnableIPv6": true })), 400);
+        assert_eq!(
+            status(json!({ "Name": "x", "IPAM": { "Config": [{ "Subnet": "10.1.0.0/33" }] } })),
+            400
+        );
+        assert_eq!(
+            status(json!({ "Name": "x", "IPAM": { "Config": [{ "Gateway": "10.1.0.1" }] } })),
+            400
+        );
+        assert_eq!(
+            status(json!({ "Name": "x", "IPAM": { "Config": [
+                { "Subnet": "10.1.0.0/24", "IPRange": "10.1.0.0/25" }] } })),
+            400
+        );
+    }
+
+    #[test]
+    fn mode_ids_are_stable_and_distinct() {
+        assert_eq!(mode_id("host"), mode_id("host"));
+        assert_ne!(mode_id("host"), mode_id("none"));
+        assert_eq!(mode_id("none").len(), 64);
+        assert_ne!(endpoint_id("n", "a"), endpoint_id("n", "b"));
+    }
+}
