@@ -588,6 +588,14 @@ impl ContainerService {
     /// containers at hulld's start): every endpoint of the container (and its published
     /// ports) and the pinned namespace; what is not there is skipped.
     pub(crate) fn detach_network(&self, id: &str) {
+        // Made at create by an older hulld (no plan): it lives until rm, as it did then.
+        if self.load_plan(id).is_none() {
+            return;
+        }
+        self.remove_network_state(id);
+    }
+
+    fn remove_network_state(&self, id: &str) {
         if let Some(mgr) = &self.network {
             for n in mgr.networks().unwrap_or_default() {
                 if !n.endpoints.contains_key(id) {
@@ -608,7 +616,7 @@ impl ContainerService {
 
     /// At rm: the same as [`ContainerService::detach_network`].
     pub(crate) fn unwire(&self, id: &str, _dir: &Path) {
-        self.detach_network(id);
+        self.remove_network_state(id);
     }
 
     /// Installs the container's published ports on its first network; a port in use
