@@ -81,12 +81,39 @@ fn network_manager(state: &Path) -> Option<hull_network::Manager> {
         .map_err(|e| e.to_string())
         .and_then(|ns| hull_network::Manager::new(state, ns).map_err(|e| e.to_string()))
     {
-        Ok(m) => Some(m),
+        Ok(m) => {
+            restore_networks(&m);
+            Some(m)
+        }
         Err(e) => {
             tracing::warn!("no bridge networking ({e}): the default network is an empty namespace");
             None
         }
     }
+}
+
+/// Makes the bridges, rules and DNS responders of the saved networks again (endpoints of
+/// containers that are gone or stopped are cleaned up once the containers are read back),
+/// and points the DNS responders at the host's nameservers.
+fn restore_networks(m: &hull_network::Manager) {
+    match m.restore() {
+        Ok(nets) if !nets.is_empty() => tracing::info!("restored {} network(s)", nets.len()),
+        Ok(_) => {}
+        Err(e) => tracing::error!("restoring the saved networks: {e}"),
+    }
+    if m.network("bridge").is_err() {
+        if let Err(e) = m.ensure_default() {
+            tracing::error!("making the default network: {e}");
+        }
+    }
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let servers: Vec<std::net::SocketAddr> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect();
+    m.set_dns_upstreams(servers);
 }
 
 fn open_containers(

@@ -97,6 +97,9 @@ impl ApiError {
 fn container_status(e: &ContainersError) -> StatusCode {
     use ContainersError as E;
     match e {
+        E::NetworkRequest { status, .. } => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
         E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
         E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) | E::Conflict(_) => {
             StatusCode::CONFLICT

@@ -20,6 +20,8 @@ pub mod events;
 pub mod images_api;
 pub mod images_routes;
 pub mod images_service;
+pub mod networks_routes;
+pub mod networks_service;
 pub mod query;
 pub mod registry_service;
 pub mod router;

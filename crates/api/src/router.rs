@@ -92,6 +92,10 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
             containers_routes::commit(d.containers.clone(), &q, req).await
         }
         (&Method::GET, "/system/df") => containers_routes::system_df(d.containers.clone()).await,
+        (_, r) if r == "/networks" || r.starts_with("/networks/") => {
+            crate::networks_routes::route(d.containers.clone(), &r["/networks".len()..], &q, req)
+                .await
+        }
         (&Method::POST, "/build") => Err(ApiError::NotImplemented("building images is")),
         _ => Err(ApiError::NoRoute),
     }

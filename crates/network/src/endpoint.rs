@@ -114,6 +114,8 @@ pub struct Plan<'a> {
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
     pub mac: Option<[u8; 6]>,
+    /// The interface name in the container (`eth0` for the first network, `eth1`...).
+    pub ifname: &'a str,
     /// The bridge port is `isolated` (the network has `enable_icc=false`).
     pub isolated: bool,
     /// A default route via the gateway (not on `internal` networks).
@@ -167,13 +169,13 @@ pub fn create(
         name: &host_ifname,
         mtu: plan.mtu,
         controller: bridge.index,
-        peer_name: CONTAINER_IFNAME,
+        peer_name: plan.ifname,
         peer_mac: mac,
         peer_netns: netns,
     })
     .map_err(|source| EndpointError::CreateVeth {
         host_ifname: host_ifname.clone(),
-        ifname: CONTAINER_IFNAME.to_owned(),
+        ifname: plan.ifname.to_owned(),
         source,
     })?;
     let configured = set_port_flags(host, &host_ifname, plan.isolated)
@@ -187,7 +189,7 @@ pub fn create(
         container_id: plan.container_id.to_owned(),
         network: plan.network.to_owned(),
         host_ifname,
-        ifname: CONTAINER_IFNAME.to_owned(),
+        ifname: plan.ifname.to_owned(),
         mac: format_mac(&mac),
         address: plan.address,
         prefix_len: plan.prefix_len,
@@ -224,9 +226,9 @@ fn set_port_flags(
 fn configure_container(netns: BorrowedFd<'_>, plan: &Plan<'_>) -> Result<(), EndpointError> {
     let mut nl = Netlink::open_in(netns).map_err(EndpointError::ContainerNetlink)?;
     loopback_up_with(&mut nl)?;
-    let ifname = CONTAINER_IFNAME.to_owned();
+    let ifname = plan.ifname.to_owned();
     let eth0 = nl
-        .link_by_name(CONTAINER_IFNAME)
+        .link_by_name(plan.ifname)
         .map_err(|source| EndpointError::FindInterface {
             ifname: ifname.clone(),
             source,

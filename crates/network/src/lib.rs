@@ -28,14 +28,10 @@
 //!
 //! # Next slices (planned)
 //!
-//! - The engine: `resolv.conf` with the gateway as the nameserver on user-defined
-//!   networks, `set_dns_upstreams` with the host's servers, `restore()` at start;
-//!   `127.0.0.11` inside the container as Docker's, if a client needs it.
-//! - IPv6 (a second `Pool` per network, a table `ip6 hull`), port ranges in `-p`, and
-//!   holding a socket on each published port so that a later bind by another
+//! - IPv6 (a second `Pool` per network, a table `ip6 hull`), `--ip-range`, port ranges
+//!   in `-p`, and holding a socket on each published port so that a later bind by another
 //!   program fails instead of being shadowed by the DNAT.
-//! - `restore()` at hulld's start (it re-makes bridges, rules and DNS of every
-//!   network; today the engine must call it).
+//! - `127.0.0.11` inside the container as Docker's, if a client needs it.
 
 #![forbid(unsafe_code)]
 

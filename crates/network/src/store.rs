@@ -76,6 +76,16 @@ pub struct Network {
     /// `com.docker.network.bridge.enable_ip_masquerade`.
     #[serde(default = "yes")]
     pub enable_ip_masquerade: bool,
+    /// When it was made (RFC 3339), its labels, `--attachable` and driver options as
+    /// asked for (shown by inspect).
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
     /// Container ID -> its endpoint on this network.
     #[serde(default)]
     pub endpoints: BTreeMap<String, Endpoint>,

@@ -78,6 +78,7 @@ fn network_setup_time_per_container() {
                 prefix_len: 16,
                 gateway: net.ipam.gateway,
                 mac: None,
+                ifname: hull_network::endpoint::CONTAINER_IFNAME,
                 isolated: false,
                 default_route: true,
             },

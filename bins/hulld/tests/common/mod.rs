@@ -63,6 +63,9 @@ pub struct Hulld {
     pub docker_config: PathBuf,
     /// Runs in its own network namespace.
     pub isolated: bool,
+    /// That namespace is pinned at this path (`start_isolated_pinned`), so that a restart
+    /// finds it again; unmounted on drop.
+    pub netns_file: Option<PathBuf>,
 }
 
 pub fn hulld_bin() -> &'static str {
@@ -84,7 +87,18 @@ impl Hulld {
         Self::start_in(extra, false)
     }
 
+    /// A hulld in a network namespace of its own pinned at `<dir>/netns`, which
+    /// [`Hulld::restart`] starts the new daemon in (its bridges, rules and containers'
+    /// endpoints are still there).
+    pub fn start_isolated_pinned() -> Hulld {
+        Self::start_full(&[], true, true)
+    }
+
     fn start_in(extra: &[&str], isolated: bool) -> Hulld {
+        Self::start_full(extra, isolated, false)
+    }
+
+    fn start_full(extra: &[&str], isolated: bool, pinned: bool) -> Hulld {
         let dir = tempfile::tempdir().unwrap();
         // Containers' root users (unprivileged host uids) walk through it to their rootfs.
         std::fs::set_permissions(
@@ -97,13 +111,25 @@ impl Hulld {
         std::fs::create_dir(&docker_config).unwrap();
         // Never the host's /etc/hull/daemon.json.
         std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
-        let child = Self::spawn(dir.path(), &socket, extra, isolated);
+        let netns_file = pinned.then(|| {
+            let f = dir.path().join("netns");
+            std::fs::write(&f, "").unwrap();
+            let st = Command::new("unshare")
+                .arg(format!("--net={}", f.display()))
+                .arg("true")
+                .status()
+                .unwrap();
+            assert!(st.success(), "unshare --net={} failed", f.display());
+            f
+        });
+        let child = Self::spawn_in(dir.path(), &socket, extra, isolated, netns_file.as_deref());
         let mut d = Hulld {
             child,
             dir,
             socket,
             docker_config,
             isolated,
+            netns_file,
         };
         d.wait_ready();
         d
@@ -113,14 +139,26 @@ impl Hulld {
     pub fn restart(&mut self) {
         assert!(self.stop(), "hulld did not stop cleanly: {}", self.log());
         assert!(
-            !self.isolated,
+            !self.isolated || self.netns_file.is_some(),
             "a restart would leave the network namespace"
         );
-        self.child = Self::spawn(self.dir.path(), &self.socket, &[], false);
+        self.child = Self::spawn_in(
+            self.dir.path(),
+            &self.socket,
+            &[],
+            self.isolated,
+            self.netns_file.as_deref(),
+        );
         self.wait_ready();
     }
 
-    fn spawn(dir: &Path, socket: &Path, extra: &[&str], isolated: bool) -> Child {
+    fn spawn_in(
+        dir: &Path,
+        socket: &Path,
+        extra: &[&str],
+        isolated: bool,
+        netns_file: Option<&Path>,
+    ) -> Child {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
@@ -128,7 +166,11 @@ impl Hulld {
             .unwrap();
         // Only a hulld in its own network namespace may make a bridge: the others run
         // with `--bridge none`, so that no test touches the host's links.
-        let mut cmd = if isolated {
+        let mut cmd = if let Some(f) = netns_file {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", f.display())).arg(hulld_bin());
+            c
+        } else if isolated {
             let mut c = Command::new("unshare");
             c.args(["-n", hulld_bin()]);
             c
@@ -276,6 +318,9 @@ impl Drop for Hulld {
             self.stop();
         }
         self.kill_leftovers();
+        if let Some(f) = &self.netns_file {
+            let _ = Command::new("umount").arg(f).status();
+        }
     }
 }
 

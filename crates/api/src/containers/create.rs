@@ -137,7 +137,7 @@ impl ContainerService {
             t.records.insert(id.clone(), placeholder);
             (index, plan)
         };
-        let result = self.create_steps(&id, &cfg, &host, &image_cfg, &image, plan);
+        let result = self.create_steps(&id, &cfg, &host, &image_cfg, &image, plan, (&name, &raw));
         let mut t = self.table();
         match result {
             Ok((path, args)) => {
@@ -185,6 +185,7 @@ impl ContainerService {
     }
 
     /// Rootfs, spec, bundle and log file; the process's path and args.
+    #[allow(clippy::too_many_arguments)]
     fn create_steps(
         &self,
         id: &str,
@@ -193,6 +194,7 @@ impl ContainerService {
         image_cfg: &ImageConfigSubset,
         image: &hull_image::ImageRecord,
         plan: hull_engine::UserNamespacePlan,
+        (name, raw): (&str, &serde_json::Value),
     ) -> Result<(String, Vec<String>), ContainersError> {
         let mut undo = Undo {
             svc: self,
@@ -239,24 +241,11 @@ impl ContainerService {
             undo.mounted = Some(rootfs.clone());
         }
 
-        // Networking: `none` is an empty namespace; the default bridge a namespace with a
-        // veth on hull0 (without a network manager, an empty one too). Other networks and
-        // `host`/`container:` are refused by the policy or the spec builder.
+        // Networking (network.rs): the namespace, endpoint and files for the mode asked.
         let mut host = host.clone();
-        let mut wired = None;
-        if super::network::is_bridge(&host.network_mode) && !cfg.network_disabled {
-            let hostname = if cfg.hostname.is_empty() {
-                hull_engine::defaults::hostname(id)
-            } else {
-                cfg.hostname.clone()
-            };
-            undo.wired = true;
-            let gids = (plan.host_uid_start, plan.host_uid_start + (plan.size - 1));
-            wired = self.wire(id, &exec_dir, &hostname, gids)?;
-            if wired.is_none() {
-                host.network_mode = "none".into();
-            }
-        }
+        undo.wired = true;
+        let gids = (plan.host_uid_start, plan.host_uid_start + (plan.size - 1));
+        let wired = self.wire_request(id, name, &exec_dir, cfg, &mut host, image_cfg, raw, gids)?;
         let file = |name: &str| wired.as_ref().map(|w| w.dir.join(name));
         let lookup = Host { rootfs: &rootfs };
         let ctx = BuildContext {
@@ -275,6 +264,7 @@ impl ContainerService {
             if let Some(linux) = spec.linux_mut() {
                 if let Some(s) = linux.sysctl_mut() {
                     s.remove(super::network::PING_SYSCTL);
+                    s.remove(super::network::PORT_SYSCTL);
                 }
             }
         }

@@ -97,6 +97,7 @@ impl ContainerService {
         let cfg_path = dir.join(hull_shim::CONFIG_FILE);
         hull_runtime::state::write_atomic(&cfg_path, &serde_json::to_vec(&cfg).unwrap_or_default())
             .map_err(io_err("writing", &cfg_path))?;
+        self.attach_network(&id)?;
         let shim_log = dir.join("shim.log");
         let log = std::fs::File::options()
             .create(true)
@@ -149,6 +150,7 @@ impl ContainerService {
             None => {
                 drop(t);
                 let _ = child.wait();
+                self.detach_network(&id);
                 let message = report.error.unwrap_or_default();
                 let mut t = self.table();
                 if let Some(mut rec) = t.records.get(&id).cloned() {
@@ -236,6 +238,9 @@ impl ContainerService {
         let info: Option<ExitInfo> = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        // Before the exit is seen, so that a start right after it cannot lose its new
+        // endpoints to this.
+        self.detach_network(id);
         let auto_remove = {
             let mut t = self.table();
             let Some(mut rec) = t.records.get(id).cloned() else {

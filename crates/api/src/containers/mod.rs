@@ -39,6 +39,7 @@ use hull_image::snapshot::Snapshotter;
 use hull_image::ImageStore;
 
 pub use lifecycle::{parse_signal, Outcome, WaitCondition};
+pub use network::manager_status as network_status;
 pub use record::{Record, Status};
 
 /// How hulld starts a shim: `program args... CONTAINER-DIR`.
@@ -117,6 +118,8 @@ pub enum ContainersError {
     },
     #[error("{dir} is not searchable by others (mode o+x): container root (host uid {uid}) could not reach its rootfs below it; chmod o+x it or choose another --exec-root", dir = .dir.display())]
     Unreachable { dir: PathBuf, uid: u32 },
+    #[error("{message}")]
+    NetworkRequest { status: u16, message: String },
     #[error("network: {step}: {message}")]
     Network { step: &'static str, message: String },
     #[error("starting hull-shim {path}: {source}")]
@@ -230,6 +233,7 @@ impl ContainerService {
             events: std::sync::OnceLock::new(),
         });
         svc.restore();
+        svc.restore_network();
         Ok(svc)
     }
 

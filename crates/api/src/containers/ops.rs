@@ -412,7 +412,7 @@ impl ContainerService {
         }
         let mut out = Vec::new();
         for r in &recs {
-            let mut v = super::view::summary(r);
+            let mut v = self.summary(r);
             if o.size {
                 let rw = self.rw_size(&r.id);
                 let image = self

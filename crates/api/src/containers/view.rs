@@ -69,22 +69,25 @@ fn labels(r: &Record) -> Value {
 }
 
 /// One `GET /containers/json` entry.
-pub(crate) fn summary(r: &Record) -> Value {
-    json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.image,
-        "ImageID": r.image_id,
-        "Command": command(r),
-        "Created": parse_rfc3339(&r.created).unwrap_or(0),
-        "Ports": [],
-        "Labels": labels(r),
-        "State": r.state.status.as_str(),
-        "Status": status_text(r),
-        "HostConfig": { "NetworkMode": r.network_mode_shown() },
-        "NetworkSettings": { "Networks": {} },
-        "Mounts": [],
-    })
+impl ContainerService {
+    /// One container as `GET /containers/json` lists it.
+    pub(crate) fn summary(&self, r: &Record) -> Value {
+        json!({
+            "Id": r.id,
+            "Names": [format!("/{}", r.name)],
+            "Image": r.image,
+            "ImageID": r.image_id,
+            "Command": command(r),
+            "Created": parse_rfc3339(&r.created).unwrap_or(0),
+            "Ports": self.port_list(r),
+            "Labels": labels(r),
+            "State": r.state.status.as_str(),
+            "Status": status_text(r),
+            "HostConfig": { "NetworkMode": r.network_mode_shown() },
+            "NetworkSettings": { "Networks": self.network_settings(r)["Networks"].clone() },
+            "Mounts": [],
+        })
+    }
 }
 
 impl ContainerService {
@@ -98,7 +101,7 @@ impl ContainerService {
             .cloned()
             .collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
-        Value::Array(recs.iter().map(summary).collect())
+        Value::Array(recs.iter().map(|r| self.summary(r)).collect())
     }
 
     /// `GET /containers/{id}/json`.
@@ -158,13 +161,7 @@ impl ContainerService {
             "Config": config,
             "HostConfig": host_config,
             "Mounts": [],
-            "NetworkSettings": {
-                "Networks": {},
-                "Ports": {},
-                "IPAddress": "",
-                "Gateway": "",
-                "MacAddress": "",
-            },
+            "NetworkSettings": self.network_settings(r),
             "HullUserNamespace": { "HostUidStart": r.uid_start, "Size": hull_engine::userns::RANGE_SIZE },
         })
     }

@@ -120,6 +120,10 @@ mod tests {
             internal: false,
             enable_icc: true,
             enable_ip_masquerade: true,
+            created: String::new(),
+            labels: Default::default(),
+            attachable: false,
+            options: Default::default(),
             endpoints: Default::default(),
         };
         let a = ep("aaaaaaaaaaaaaaaa", "Web", &["svc"], 2);

@@ -21,6 +21,10 @@ pub struct NetworkConfig {
     /// Driver options (`-o`): `com.docker.network.bridge.enable_icc` and
     /// `com.docker.network.bridge.enable_ip_masquerade` are known, others ignored.
     pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub attachable: bool,
+    /// RFC 3339 creation time (empty: none recorded).
+    pub created: String,
 }
 
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
@@ -50,4 +54,9 @@ pub struct EndpointOptions {
     /// The container's name and `--network-alias`es, for the network's DNS.
     pub name: Option<String>,
     pub aliases: Vec<String>,
+    /// The interface in the container; `eth0` when None.
+    pub ifname: Option<String>,
+    /// A further network of the container (`network connect`): no default route, the
+    /// first network keeps it.
+    pub secondary: bool,
 }

@@ -154,6 +154,28 @@ impl Manager {
             })
     }
 
+    /// A network by its name, its full ID or a unique prefix of its ID (Docker's order).
+    pub fn find_network(&self, name_or_id: &str) -> Result<Network, ManagerError> {
+        let missing = || ManagerError::NoSuchNetwork {
+            name: name_or_id.to_owned(),
+        };
+        let all = self.store.list()?;
+        if let Some(n) = all
+            .iter()
+            .find(|n| n.name == name_or_id || n.id == name_or_id)
+        {
+            return Ok(n.clone());
+        }
+        if name_or_id.is_empty() {
+            return Err(missing());
+        }
+        let mut by_prefix = all.into_iter().filter(|n| n.id.starts_with(name_or_id));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(n), None) => Ok(n),
+            _ => Err(missing()),
+        }
+    }
+
     /// Creates a network and its bridge. Without a subnet, the first default pool
     /// that overlaps no other network and no route of the namespace is taken.
     pub fn create_network(&self, cfg: &NetworkConfig) -> Result<Network, ManagerError> {
@@ -220,6 +242,10 @@ impl Manager {
             internal: cfg.internal,
             enable_icc,
             enable_ip_masquerade,
+            created: cfg.created.clone(),
+            labels: cfg.labels.clone(),
+            attachable: cfg.attachable,
+            options: cfg.options.clone(),
             endpoints: Default::default(),
         };
         let mut nl = self.netlink();
@@ -360,8 +386,9 @@ impl Manager {
                 prefix_len: network.ipam.subnet.prefix_len(),
                 gateway: network.ipam.gateway,
                 mac: opts.mac,
+                ifname: opts.ifname.as_deref().unwrap_or(endpoint::CONTAINER_IFNAME),
                 isolated: !network.enable_icc,
-                default_route: !network.internal,
+                default_route: !network.internal && !opts.secondary,
             },
         )?;
         let mut ep = ep;

@@ -1,0 +1,103 @@
+//! `/networks/...` routes: parameters are parsed here, the work runs on tokio's blocking
+//! pool in [`NetworkService`]; errors leave as Docker's `{"message": ...}` with its codes.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::body::{json_response, ok_json, read_bytes, response, ApiBody};
+use crate::containers::ContainerService;
+use crate::errors::ApiError;
+use crate::networks_service::{NetError, NetworkService};
+use crate::query::Query;
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, NetError> + Send + 'static,
+) -> Result<Result<T, NetError>, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!("{what}: the blocking task failed: {e}");
+        ApiError::TaskFailed(what)
+    })
+}
+
+fn failed(e: NetError) -> Response<ApiBody> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!("{}", e.message);
+    }
+    json_response(status, &serde_json::json!({ "message": e.message }))
+}
+
+fn done<T>(r: Result<T, NetError>, ok: impl FnOnce(T) -> Response<ApiBody>) -> Response<ApiBody> {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => failed(e),
+    }
+}
+
+/// `route` is the path after `/networks`.
+pub async fn route(
+    containers: Arc<ContainerService>,
+    route: &str,
+    q: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<ApiBody>, ApiError> {
+    let svc = Arc::new(NetworkService { containers });
+    let method = req.method().clone();
+    let no_content = |()| response(StatusCode::NO_CONTENT, "", ApiBody::empty());
+    match (&method, route) {
+        (&Method::GET, "" | "/") => {
+            let f = q.filters()?;
+            f.only(&["name", "id", "driver", "label", "type", "scope", "dangling"])?;
+            let r = blocking("network list", move || svc.list(&f)).await?;
+            Ok(done(r, |v| ok_json(&v)))
+        }
+        (&Method::POST, "/create") => {
+            let body = read_bytes(req.into_body(), 1 << 20).await?;
+            let r = blocking("network create", move || svc.create(&body)).await?;
+            Ok(done(r, |id| {
+                json_response(
+                    StatusCode::CREATED,
+                    &serde_json::json!({ "Id": id, "Warning": "" }),
+                )
+            }))
+        }
+        (&Method::POST, "/prune") => {
+            let f = q.filters()?;
+            f.only(&["label", "until"])?;
+            let r = blocking("network prune", move || svc.prune(&f)).await?;
+            Ok(done(r, |v| ok_json(&v)))
+        }
+        _ => {
+            let rest = route.strip_prefix('/').unwrap_or(route);
+            let (name, action) = match rest.split_once('/') {
+                Some((n, a)) => (n.to_string(), a.to_string()),
+                None => (rest.to_string(), String::new()),
+            };
+            match (&method, action.as_str()) {
+                (&Method::GET, "") => {
+                    let r = blocking("network inspect", move || svc.inspect(&name)).await?;
+                    Ok(done(r, |v| ok_json(&v)))
+                }
+                (&Method::DELETE, "") => {
+                    let r = blocking("network remove", move || svc.remove(&name)).await?;
+                    Ok(done(r, no_content))
+                }
+                (&Method::POST, "connect") => {
+                    let body = read_bytes(req.into_body(), 1 << 20).await?;
+                    let r = blocking("network connect", move || svc.connect(&name, &body)).await?;
+                    Ok(done(r, |()| response(StatusCode::OK, "", ApiBody::empty())))
+                }
+                (&Method::POST, "disconnect") => {
+                    let body = read_bytes(req.into_body(), 1 << 20).await?;
+                    let r = blocking("network disconnect", move || svc.disconnect(&name, &body))
+                        .await?;
+                    Ok(done(r, |()| response(StatusCode::OK, "", ApiBody::empty())))
+                }
+                _ => Err(ApiError::NoRoute),
+            }
+        }
+    }
+}
