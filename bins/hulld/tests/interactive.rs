@@ -784,3 +784,39 @@ fn raw_attach_with_detach_keys() {
     assert!(body.contains("detachKeys"), "{body}");
     d.ok(CLI, &["rm", "-f", "cat"]);
 }
+
+/// A container restarted by its shim keeps its network (the namespace hulld made at start
+/// stays until the last exit).
+#[test]
+fn restart_keeps_the_network() {
+    if !preflight(&["/usr/bin/unshare"]) {
+        return;
+    }
+    let d = Hulld::start_isolated();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "n",
+            "--restart",
+            "on-failure:1",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -o 'inet [0-9.]*'; exit 1",
+        ],
+    );
+    wait_until("n to stay exited", Duration::from_secs(20), || {
+        status(&d, "n").0 == "exited"
+    });
+    assert_eq!(status(&d, "n").1, 1);
+    let logs = d.ok(CLI, &["logs", "n"]);
+    let addrs: Vec<&str> = logs.lines().collect();
+    assert_eq!(addrs.len(), 2, "one address per run: {logs}");
+    assert_eq!(addrs[0], addrs[1], "{logs}");
+    assert!(addrs[0].starts_with("inet "), "{logs}");
+    d.ok(CLI, &["rm", "n"]);
+}
