@@ -119,7 +119,16 @@ async fn container_route(
         }
         (&Method::DELETE, "") => {
             let force = q.flag("force");
-            blocking("remove", move || svc.remove(&name, force)).await?;
+            let volumes = q.flag("v");
+            blocking("remove", move || {
+                let mounts = svc.get(&name).map(|r| r.mounts).unwrap_or_default();
+                svc.remove(&name, force)?;
+                if volumes {
+                    svc.remove_anonymous_volumes(&mounts);
+                }
+                Ok(())
+            })
+            .await?;
             Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
         }
         (&Method::POST, "wait") => wait(svc, name, q).await,

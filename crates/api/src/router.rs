@@ -88,6 +88,17 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         (_, r) if r.starts_with("/containers/") => {
             containers_routes::route(d.containers.clone(), &r["/containers".len()..], &q, req).await
         }
+        (_, r) if r == "/volumes" || r.starts_with("/volumes/") => {
+            let version = version.unwrap_or(API_VERSION).to_string();
+            crate::volumes_routes::route(
+                d.containers.clone(),
+                &r["/volumes".len()..],
+                &q,
+                &version,
+                req,
+            )
+            .await
+        }
         (&Method::POST, "/build") => Err(ApiError::NotImplemented("building images is")),
         _ => Err(ApiError::NoRoute),
     }

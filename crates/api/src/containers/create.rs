@@ -60,6 +60,11 @@ impl Drop for Undo<'_> {
         if let Some(m) = &self.mounted {
             let _ = unmount(m);
         }
+        // Volume mounts first: never delete below a mount that is still there.
+        if let Err(e) = crate::volumes::unmount_all(&self.svc.exec_dir(&self.id)) {
+            tracing::error!("container {}: {e}; leaving its directory", self.id);
+            return;
+        }
         if self.layer {
             let _ = self.svc.snapshots.remove_container_layer(&self.id);
         }
@@ -131,6 +136,7 @@ impl ContainerService {
                 uid_start: plan.host_uid_start,
                 network_mode: host.network_mode.clone(),
                 state: RunState::default(),
+                mounts: Vec::new(),
             };
             t.records.insert(id.clone(), placeholder);
             (index, plan)
@@ -138,10 +144,11 @@ impl ContainerService {
         let result = self.create_steps(&id, &cfg, &host, &image_cfg, &image, plan);
         let mut t = self.table();
         match result {
-            Ok((path, args)) => {
+            Ok((path, args, mounts)) => {
                 let mut rec = t.records.remove(&id).expect("placeholder");
                 rec.path = path;
                 rec.args = args;
+                rec.mounts = mounts;
                 let mut config = raw;
                 if let Some(o) = config.as_object_mut() {
                     o.remove("HostConfig");
@@ -191,7 +198,7 @@ impl ContainerService {
         image_cfg: &ImageConfigSubset,
         image: &hull_image::ImageRecord,
         plan: hull_engine::UserNamespacePlan,
-    ) -> Result<(String, Vec<String>), ContainersError> {
+    ) -> Result<(String, Vec<String>, Vec<crate::volumes::MountPoint>), ContainersError> {
         let mut undo = Undo {
             svc: self,
             id: id.to_string(),
@@ -256,7 +263,11 @@ impl ContainerService {
             }
         }
         let file = |name: &str| wired.as_ref().map(|w| w.dir.join(name));
-        let lookup = Host { rootfs: &rootfs };
+        let vm = crate::volumes::VolumeMounter::new(self, &exec_dir, &rootfs, map, &host);
+        let lookup = Host {
+            rootfs: &rootfs,
+            volumes: Some(&vm),
+        };
         let ctx = BuildContext {
             rootfs: rootfs.clone(),
             userns: Some(plan),
@@ -268,7 +279,17 @@ impl ContainerService {
             ngroups_max: 65536,
             host: &lookup,
         };
-        let mut spec = hull_engine::build_spec(id, cfg, &host, image_cfg, &ctx)?;
+        let mut spec = match hull_engine::build_spec(id, cfg, &host, image_cfg, &ctx) {
+            Ok(s) => s,
+            Err(e) => {
+                vm.undo();
+                return Err(match vm.error.take() {
+                    Some(v) => v.into(),
+                    None => e.into(),
+                });
+            }
+        };
+        let mounts = crate::volumes::mount_points(&spec, &host, &vm.uses.borrow(), self);
         if wired.is_some() {
             if let Some(linux) = spec.linux_mut() {
                 if let Some(s) = linux.sysctl_mut() {
@@ -283,12 +304,14 @@ impl ContainerService {
             .unwrap_or_default();
         let config = exec_dir.join("config.json");
         let body = serde_json::to_vec_pretty(&spec).unwrap_or_default();
-        write_file(&config, &body)?;
         let log = self.log_path(id);
-        write_file(&log, b"")?;
+        if let Err(e) = write_file(&config, &body).and_then(|_| write_file(&log, b"")) {
+            vm.undo();
+            return Err(e);
+        }
         undo.armed = false;
         let mut it = args.into_iter();
-        Ok((it.next().unwrap_or_default(), it.collect()))
+        Ok((it.next().unwrap_or_default(), it.collect(), mounts))
     }
 }
 
@@ -323,6 +346,10 @@ pub(crate) fn destroy(svc: &ContainerService, id: &str) -> Vec<String> {
     }
     if let Err(e) = svc.snapshots.remove_container_layer(id) {
         problems.push(e.to_string());
+    }
+    if let Err(e) = crate::volumes::unmount_all(&svc.exec_dir(id)) {
+        problems.push(format!("{e}; leaving {}", svc.exec_dir(id).display()));
+        return problems;
     }
     for d in [svc.exec_dir(id), svc.data_dir(id)] {
         if let Err(e) = std::fs::remove_dir_all(&d) {

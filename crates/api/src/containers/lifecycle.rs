@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hull_shim::{ExitInfo, Report, ShimConfig};
 use nix::sys::signal::Signal;
 
-use super::record::{self, Status};
+use super::record::Status;
 use super::{io_err, resolve_in, ContainerService, ContainersError};
 
 /// Whether an operation changed anything (Docker answers 304 when it did not).
@@ -185,7 +185,15 @@ impl ContainerService {
 
     /// Re-reads the records of earlier runs; containers whose shim still runs are watched.
     pub(crate) fn restore(self: &Arc<Self>) {
-        for rec in record::load_all(&self.paths.data) {
+        let imported = self.store.import_files(&self.paths.data);
+        if imported > 0 {
+            tracing::info!("imported {imported} container records into the state store");
+        }
+        let records = self.store.containers().unwrap_or_else(|e| {
+            tracing::error!("reading container records: {e}");
+            Vec::new()
+        });
+        for rec in records {
             let id = rec.id.clone();
             let shim = rec.state.shim_pid;
             let running = rec.running();
@@ -316,6 +324,9 @@ impl ContainerService {
                 return Ok(()); // removed meanwhile (--rm)
             };
             let rec = t.records.remove(&id).expect("resolved");
+            if let Err(e) = self.store.remove_container(&id) {
+                tracing::error!("container {id}: removing its record: {e}");
+            }
             t.removed.push((id.clone(), rec.state.exit_code));
             if t.removed.len() > 256 {
                 t.removed.remove(0);

@@ -2,7 +2,7 @@
 //! (spec and policy), image store and snapshotter, with one `hull-shim` per running container.
 //!
 //! ```text
-//! <data-root>/containers/<id>/container.json   the record (record.rs), replaced atomically
+//! <data-root>/hull.db                         records, names, volumes (record.rs: SQLite)
 //! <data-root>/containers/<id>/<id>-json.log    the json-file log the shim writes
 //! <exec-root>/containers/<id>/config.json      the OCI bundle; rootfs/ is the overlay mount
 //! <exec-root>/containers/<id>/shim.json        what the shim runs; exit.json its end
@@ -32,6 +32,7 @@ use hull_engine::Policy;
 use hull_image::snapshot::Snapshotter;
 use hull_image::ImageStore;
 
+pub(crate) use create::new_id;
 pub use lifecycle::{parse_signal, Outcome, WaitCondition};
 pub use record::{Record, Status};
 
@@ -105,6 +106,10 @@ pub enum ContainersError {
     },
     #[error("{dir} is not searchable by others (mode o+x): container root (host uid {uid}) could not reach its rootfs below it; chmod o+x it or choose another --exec-root", dir = .dir.display())]
     Unreachable { dir: PathBuf, uid: u32 },
+    #[error(transparent)]
+    Store(#[from] record::StoreError),
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
     #[error("network: {step}: {message}")]
     Network { step: &'static str, message: String },
     #[error("starting hull-shim {path}: {source}")]
@@ -149,6 +154,10 @@ pub struct ContainerService {
     /// The bridge network; None: containers of the default network get an empty namespace.
     pub(crate) network: Option<hull_network::Manager>,
     pub(crate) table: Mutex<Table>,
+    /// The state store (records, names, volumes).
+    pub(crate) store: Arc<record::Store>,
+    /// Named and anonymous volumes (`crate::volumes`).
+    pub(crate) volumes: crate::volumes::Volumes,
 }
 
 impl ContainerService {
@@ -181,6 +190,9 @@ impl ContainerService {
                 ..Default::default()
             },
         )?;
+        let data_root = paths.data.parent().unwrap_or(&paths.data).to_path_buf();
+        let store = Arc::new(record::Store::open(&data_root.join("hull.db"))?);
+        let volumes = crate::volumes::Volumes::open(&data_root, store.clone())?;
         let svc = Arc::new(ContainerService {
             paths,
             images,
@@ -190,6 +202,8 @@ impl ContainerService {
             shim,
             network,
             table: Mutex::new(Table::default()),
+            store,
+            volumes,
         });
         svc.restore();
         Ok(svc)
@@ -226,7 +240,7 @@ impl ContainerService {
 
     /// Saves a changed record (in the table and on disk).
     pub(crate) fn put(&self, t: &mut Table, rec: Record) {
-        if let Err(e) = record::save(&self.data_dir(&rec.id), &rec) {
+        if let Err(e) = self.store.save_container(&rec) {
             tracing::error!("container {}: saving its record: {e}", rec.id);
         }
         t.records.insert(rec.id.clone(), rec);

@@ -59,6 +59,11 @@ fn labels(r: &Record) -> Value {
         .unwrap_or(json!({}))
 }
 
+/// `GET /containers/json`'s Mounts: inspect's.
+fn mounts_brief(r: &Record) -> Value {
+    json!(r.mounts)
+}
+
 impl ContainerService {
     /// `GET /containers/json`: running containers, or all with `all`; newest first.
     pub fn list(&self, all: bool) -> Value {
@@ -86,7 +91,7 @@ impl ContainerService {
                         "Status": status_text(r),
                         "HostConfig": { "NetworkMode": r.network_mode_shown() },
                         "NetworkSettings": { "Networks": {} },
-                        "Mounts": [],
+                        "Mounts": mounts_brief(r),
                     })
                 })
                 .collect(),
@@ -151,7 +156,7 @@ impl ContainerService {
             "RestartCount": 0,
             "Config": config,
             "HostConfig": host_config,
-            "Mounts": [],
+            "Mounts": r.mounts,
             "NetworkSettings": {
                 "Networks": {},
                 "Ports": {},
