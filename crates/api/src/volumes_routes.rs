@@ -63,10 +63,15 @@ pub async fn route(
             let create: CreateRequest = if body.iter().all(u8::is_ascii_whitespace) {
                 CreateRequest::default()
             } else {
-                serde_json::from_slice(&body).map_err(|e| {
-                    ApiError::from(VolumeError::Request(format!(
-                        "the body is not a volume create request: {e}"
-                    )))
+                let de = &mut serde_json::Deserializer::from_slice(&body);
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let at = e.path().to_string();
+                    let what = if at == "." {
+                        "the body".to_string()
+                    } else {
+                        at
+                    };
+                    ApiError::from(VolumeError::Request(format!("{what}: {}", e.inner())))
                 })?
             };
             let vol = blocking("volume create", move || svc.volume_create(create)).await?;

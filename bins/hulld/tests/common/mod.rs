@@ -120,6 +120,18 @@ impl Hulld {
         self.wait_ready();
     }
 
+    /// SIGKILLs this hulld (it cleans up nothing) and starts a new one on the same state.
+    pub fn kill9_and_restart(&mut self) {
+        assert!(
+            !self.isolated,
+            "a restart would leave the network namespace"
+        );
+        self.child.kill().expect("SIGKILL to hulld");
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.dir.path(), &self.socket, &[], false);
+        self.wait_ready();
+    }
+
     fn spawn(dir: &Path, socket: &Path, extra: &[&str], isolated: bool) -> Child {
         let log = std::fs::File::options()
             .create(true)
