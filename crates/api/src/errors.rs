@@ -110,7 +110,9 @@ fn container_status(e: &ContainersError) -> StatusCode {
         | E::BadSignal(_) => StatusCode::BAD_REQUEST,
         E::Policy(_) => StatusCode::FORBIDDEN,
         E::Volume(v) => v.status(),
-        E::Store(crate::containers::record::StoreError::NameTaken { .. }) => StatusCode::CONFLICT,
+        E::Store(s) if matches!(**s, crate::containers::record::StoreError::NameTaken { .. }) => {
+            StatusCode::CONFLICT
+        }
         E::Store(_)
         | E::Image { .. }
         | E::ImageConfig { .. }

@@ -761,7 +761,7 @@ impl ContainerService {
             if !f("name").is_empty() && !f("name").iter().any(|n| v.name.contains(n.as_str())) {
                 continue;
             }
-            if !f("driver").is_empty() && !f("driver").iter().any(|d| *d == v.driver) {
+            if !f("driver").is_empty() && !f("driver").contains(&v.driver) {
                 continue;
             }
             if !f("label").iter().all(|l| label_matches(&v.labels, l)) {

@@ -107,9 +107,9 @@ pub enum ContainersError {
     #[error("{dir} is not searchable by others (mode o+x): container root (host uid {uid}) could not reach its rootfs below it; chmod o+x it or choose another --exec-root", dir = .dir.display())]
     Unreachable { dir: PathBuf, uid: u32 },
     #[error(transparent)]
-    Store(#[from] record::StoreError),
+    Store(Box<record::StoreError>),
     #[error(transparent)]
-    Volume(#[from] crate::volumes::VolumeError),
+    Volume(Box<crate::volumes::VolumeError>),
     #[error("network: {step}: {message}")]
     Network { step: &'static str, message: String },
     #[error("starting hull-shim {path}: {source}")]
@@ -124,6 +124,18 @@ pub enum ContainersError {
         id: String,
         source: hull_runtime::Error,
     },
+}
+
+impl From<record::StoreError> for ContainersError {
+    fn from(e: record::StoreError) -> Self {
+        ContainersError::Store(Box::new(e))
+    }
+}
+
+impl From<crate::volumes::VolumeError> for ContainersError {
+    fn from(e: crate::volumes::VolumeError) -> Self {
+        ContainersError::Volume(Box::new(e))
+    }
 }
 
 pub(crate) fn io_err(
