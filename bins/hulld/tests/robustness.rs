@@ -348,6 +348,11 @@ fn kill_9_of_hulld_keeps_containers_and_records() {
         assert!(v[0]["Name"].as_str().unwrap().starts_with('/'), "{v}");
     }
     assert_eq!(d.ok(CLI, &["volume", "ls", "-q"]).trim(), "kept");
+    // A create the kill interrupted left nothing: one exec directory per record.
+    let dirs = std::fs::read_dir(d.dir.path().join("exec/containers"))
+        .unwrap()
+        .count();
+    assert_eq!(dirs, all.len(), "exec directories without a record");
     // Stop works through the new daemon and the exit is recorded.
     d.ok(CLI, &["stop", "-t", "5", &id]);
     assert_eq!(

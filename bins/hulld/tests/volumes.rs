@@ -326,6 +326,26 @@ fn volume_commands_rm_in_use_prune_and_rm_v() {
         "{left:?}"
     );
 
+    // VolumesFrom: the other container's volumes, read-only when asked.
+    let out = d.ok(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--volumes-from",
+            &format!("{id}:ro"),
+            "busybox",
+            "sh",
+            "-c",
+            "grep -E ' /(k|anon) ' /proc/mounts | awk '{split($4, o, \",\"); print $2, o[1]}'",
+        ],
+    );
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["/anon ro", "/k ro"], "{out}");
+
     // rm -v removes the anonymous volume, not the named one.
     d.ok(CLI, &["rm", "-v", id]);
     let left = volume_names(&d, &[]);

@@ -103,6 +103,7 @@ fn container_status(e: &ContainersError) -> StatusCode {
         E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
         E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) => StatusCode::CONFLICT,
         E::BadName(_)
+        | E::BadVolumesFrom { .. }
         | E::ExecRequest(_)
         | E::Request(_)
         | E::Spec(_)

@@ -89,6 +89,7 @@ impl ContainerService {
                 return Err(ContainersError::BadName(n.to_string()));
             }
         }
+        let host = self.volumes_from(host)?;
         hull_engine::policy::check(&cfg, &host, &self.policy, &HostFs)?;
         let image = self
             .images
@@ -359,6 +360,67 @@ pub(crate) fn destroy(svc: &ContainerService, id: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Removes what a create interrupted by a crash of hulld left: container directories (and
+/// their mounts and writable layers) that no record names. Runs before hulld serves.
+pub(crate) fn sweep_orphans(svc: &ContainerService) {
+    // Every row counts, even one this version cannot read: its directories stay.
+    let Ok(stored) = svc.store.container_ids() else {
+        return;
+    };
+    let mut known: std::collections::HashSet<String> = stored.into_iter().collect();
+    known.extend(svc.table().records.keys().cloned());
+    let mut orphans: Vec<String> = Vec::new();
+    for dir in [&svc.paths.exec, &svc.paths.data] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_id && !known.contains(&id) && !orphans.contains(&id) {
+                orphans.push(id);
+            }
+        }
+    }
+    for id in orphans {
+        tracing::warn!("container {id}: left by an interrupted create (no record); removing it");
+        for p in destroy(svc, &id) {
+            tracing::warn!("container {id}: cleaning up: {p}");
+        }
+    }
+}
+
+impl ContainerService {
+    /// `VolumesFrom`: the volumes and binds of other containers (`NAME[:ro|:rw]`), added to
+    /// `Binds` (then checked by the policy like the request's own).
+    fn volumes_from(&self, mut host: HostConfig) -> Result<HostConfig, ContainersError> {
+        for (i, from) in std::mem::take(&mut host.volumes_from).iter().enumerate() {
+            let (name, mode) = match from.rsplit_once(':') {
+                Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
+                _ => (from.as_str(), None),
+            };
+            if name.is_empty() {
+                return Err(ContainersError::BadVolumesFrom {
+                    index: i,
+                    value: from.clone(),
+                });
+            }
+            let other = self.get(name)?;
+            for m in &other.mounts {
+                let source = match m.typ.as_str() {
+                    "volume" => &m.name,
+                    "bind" => &m.source,
+                    _ => continue,
+                };
+                let ro = match mode {
+                    Some(m) => m == "ro",
+                    None => !m.rw,
+                };
+                let opts = if ro { ":ro" } else { "" };
+                host.binds.push(format!("{source}:{}{opts}", m.destination));
+            }
+        }
+        Ok(host)
+    }
 }
 
 fn is_mountpoint(p: &Path) -> bool {

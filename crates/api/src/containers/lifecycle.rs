@@ -208,6 +208,7 @@ impl ContainerService {
                 svc.exited(&id);
             }
         }
+        super::create::sweep_orphans(self);
     }
 
     /// Sends `signal` to a running container's init; for SIGKILL, waits (a few seconds at

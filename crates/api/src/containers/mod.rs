@@ -70,6 +70,8 @@ pub enum ContainersError {
     Policy(#[from] hull_engine::PolicyViolation),
     #[error(transparent)]
     Spec(#[from] hull_engine::SpecBuildError),
+    #[error("VolumesFrom[{index}]: {value:?} is not CONTAINER[:ro|:rw]")]
+    BadVolumesFrom { index: usize, value: String },
     #[error("Tty: a terminal (docker run -t) is not supported by hulld yet; run without -t")]
     TtyUnsupported,
     #[error("Container {0} is not running")]

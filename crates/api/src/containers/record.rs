@@ -223,6 +223,19 @@ impl Store {
         self.blobs("SELECT id, body FROM containers")
     }
 
+    /// The ids of every container row, readable or not.
+    pub fn container_ids(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id FROM containers")
+            .map_err(self.err("reading"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err("reading"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("reading a row"))
+    }
+
     /// Saves a named JSON blob in the volumes table.
     pub fn save_volume<T: Serialize>(&self, name: &str, v: &T) -> Result<(), StoreError> {
         let body = serde_json::to_string(v)?;
