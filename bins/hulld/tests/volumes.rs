@@ -356,3 +356,108 @@ fn volume_commands_rm_in_use_prune_and_rm_v() {
     assert_no_container_mounts(&d);
     assert!(d.mounts().is_empty(), "{:?}", d.mounts());
 }
+
+/// `busybox` with `VOLUME /etc` in its config, loaded as `withvol`.
+fn load_image_with_volume(d: &Hulld) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("withvol.tar");
+    let script = r#"
+import hashlib, io, json, sys, tarfile
+src, dst = sys.argv[1], sys.argv[2]
+t = tarfile.open(src)
+files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+man = json.loads(files["manifest.json"])
+old = man[0]["Config"]
+cfg = json.loads(files[old])
+cfg["config"]["Volumes"] = {"/etc": {}}
+body = json.dumps(cfg).encode()
+new = hashlib.sha256(body).hexdigest() + ".json"
+man[0]["Config"] = new
+man[0]["RepoTags"] = ["withvol:latest"]
+o = tarfile.open(dst, "w")
+def add(name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    o.addfile(ti, io.BytesIO(data))
+for m in t.getmembers():
+    if m.name in ("manifest.json", "repositories", old):
+        continue
+    o.addfile(m, io.BytesIO(files[m.name]) if m.isfile() else None)
+add(new, body)
+add("manifest.json", json.dumps(man).encode())
+o.close()
+"#;
+    let st = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(busybox_tar())
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    d.ok(CLI, &["load", "-i", out.to_str().unwrap()]);
+}
+
+#[test]
+fn an_images_volumes_are_anonymous_volumes_filled_from_the_image() {
+    let Some(d) = loaded() else { return };
+    load_image_with_volume(&d);
+    let id = d.ok(
+        CLI,
+        &[
+            "create",
+            "--network",
+            "none",
+            "withvol",
+            "cat",
+            "/etc/passwd",
+        ],
+    );
+    let id = id.trim();
+    let v: serde_json::Value = serde_json::from_str(&d.ok(CLI, &["inspect", id])).unwrap();
+    let m = &v[0]["Mounts"][0];
+    assert_eq!(
+        (m["Type"].as_str(), m["Destination"].as_str()),
+        (Some("volume"), Some("/etc")),
+        "{v}"
+    );
+    let name = m["Name"].as_str().unwrap().to_string();
+    assert_eq!(name.len(), 64);
+    let out = d.ok(CLI, &["start", "-a", id]);
+    assert!(out.starts_with("root:"), "{out}");
+    // `rm` without -v keeps it; prune (anonymous, unused) takes it.
+    d.ok(CLI, &["rm", id]);
+    assert_eq!(volume_names(&d, &[]), [name.clone()]);
+    d.ok(CLI, &["volume", "prune", "-f"]);
+    assert!(volume_names(&d, &[]).is_empty());
+    // `run --rm` takes its anonymous volume with it; `-v` over the target replaces it.
+    assert!(d
+        .ok(
+            CLI,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "withvol",
+                "cat",
+                "/etc/group"
+            ]
+        )
+        .starts_with("root:"));
+    assert!(volume_names(&d, &[]).is_empty());
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "named:/etc",
+            "withvol",
+            "true",
+        ],
+    );
+    assert_eq!(volume_names(&d, &[]), ["named"]);
+    assert_no_container_mounts(&d);
+}

@@ -177,8 +177,12 @@ impl ContainerService {
             auto
         };
         if auto_remove {
+            let mounts = self.get(id).map(|r| r.mounts).unwrap_or_default();
             if let Err(e) = self.remove(id, false) {
                 tracing::warn!("container {id}: removing it (--rm): {e}");
+            } else {
+                // As Docker: --rm takes the container's anonymous volumes with it.
+                self.remove_anonymous_volumes(&mounts);
             }
         }
     }
