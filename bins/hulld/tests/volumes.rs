@@ -444,7 +444,16 @@ fn an_images_volumes_are_anonymous_volumes_filled_from_the_image() {
             ]
         )
         .starts_with("root:"));
-    assert!(volume_names(&d, &[]).is_empty());
+    // (the CLI returns when the container is gone; its volumes follow right after)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !volume_names(&d, &[]).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            volume_names(&d, &[])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     d.ok(
         CLI,
         &[
