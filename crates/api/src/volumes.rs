@@ -420,6 +420,9 @@ pub(crate) struct VolumeUse {
 /// the image. What it did is kept for the record and for undoing.
 pub(crate) struct VolumeMounter<'a> {
     pub svc: &'a ContainerService,
+    /// The container being created (its placeholder record lists the volumes as they are
+    /// mounted, so that a concurrent `volume rm` sees them in use).
+    pub id: String,
     pub exec_dir: PathBuf,
     pub rootfs: PathBuf,
     pub map: IdMap,
@@ -432,6 +435,7 @@ pub(crate) struct VolumeMounter<'a> {
 impl VolumeMounter<'_> {
     pub fn new<'a>(
         svc: &'a ContainerService,
+        id: &str,
         exec_dir: &Path,
         rootfs: &Path,
         map: IdMap,
@@ -457,6 +461,7 @@ impl VolumeMounter<'_> {
         }
         VolumeMounter {
             svc,
+            id: id.to_string(),
             exec_dir: exec_dir.to_path_buf(),
             rootfs: rootfs.to_path_buf(),
             map,
@@ -492,6 +497,14 @@ impl VolumeMounter<'_> {
             return Err(VolumeError::BadName(name.to_string()));
         }
         let (vol, created) = vols.create_locked(req, &self.svc.policy)?;
+        if let Some(r) = self.svc.table().records.get_mut(&self.id) {
+            r.mounts.push(MountPoint {
+                typ: "volume".into(),
+                name: vol.name.clone(),
+                destination: target.to_string(),
+                ..Default::default()
+            });
+        }
         vols.ensure_mounted(&vol)?;
         let data = vols.data(&vol.name);
         let mut uses = self.uses.borrow_mut();

@@ -264,7 +264,7 @@ impl ContainerService {
             }
         }
         let file = |name: &str| wired.as_ref().map(|w| w.dir.join(name));
-        let vm = crate::volumes::VolumeMounter::new(self, &exec_dir, &rootfs, map, &host);
+        let vm = crate::volumes::VolumeMounter::new(self, id, &exec_dir, &rootfs, map, &host);
         let lookup = Host {
             rootfs: &rootfs,
             volumes: Some(&vm),
