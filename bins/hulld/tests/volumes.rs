@@ -191,6 +191,39 @@ fn binds_are_read_only_when_asked_and_tmpfs_has_its_size() {
     assert_eq!(n["RW"], true);
     d.ok(CLI, &["rm", id]);
 
+    // A missing `-v` source is made (as Docker); a missing `--mount` source is an error.
+    let made = host.path().join("made/here");
+    let bind = format!("{}:/m", made.display());
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(made.is_dir());
+    let mount = format!("type=bind,src={}/nope,dst=/m", host.path().display());
+    let err = d.fails(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            &mount,
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(err.contains("bind source path does not exist"), "{err}");
+
     // `/` and the host's system paths are refused by default, naming the policy.
     for src in ["/", "/proc", "/var/run/docker.sock"] {
         let bind = format!("{src}:/host");

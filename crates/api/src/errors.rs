@@ -104,6 +104,7 @@ fn container_status(e: &ContainersError) -> StatusCode {
         E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) => StatusCode::CONFLICT,
         E::BadName(_)
         | E::BadVolumesFrom { .. }
+        | E::BindSourceMissing { .. }
         | E::ExecRequest(_)
         | E::Request(_)
         | E::Spec(_)

@@ -91,6 +91,7 @@ impl ContainerService {
         }
         let host = self.volumes_from(host)?;
         hull_engine::policy::check(&cfg, &host, &self.policy, &HostFs)?;
+        bind_sources(&host)?;
         let image = self
             .images
             .resolve(&cfg.image)
@@ -360,6 +361,27 @@ pub(crate) fn destroy(svc: &ContainerService, id: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Host paths of binds, as Docker treats them: a missing `-v /path` source is made (a
+/// directory, 0755; the policy has allowed the path), a missing `--mount type=bind` source
+/// is the caller's error.
+fn bind_sources(host: &HostConfig) -> Result<(), ContainersError> {
+    for b in &host.binds {
+        let source = b.split(':').next().unwrap_or("");
+        if source.starts_with('/') && std::fs::symlink_metadata(source).is_err() {
+            std::fs::create_dir_all(source).map_err(io_err("creating the bind source", source))?;
+        }
+    }
+    for (i, m) in host.mounts.iter().enumerate() {
+        if m.r#type == "bind" && std::fs::metadata(&m.source).is_err() {
+            return Err(ContainersError::BindSourceMissing {
+                index: i,
+                path: m.source.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Removes what a create interrupted by a crash of hulld left: container directories (and

@@ -70,6 +70,8 @@ pub enum ContainersError {
     Policy(#[from] hull_engine::PolicyViolation),
     #[error(transparent)]
     Spec(#[from] hull_engine::SpecBuildError),
+    #[error("invalid mount config for type \"bind\": bind source path does not exist: {path} (HostConfig.Mounts[{index}].Source)")]
+    BindSourceMissing { index: usize, path: String },
     #[error("VolumesFrom[{index}]: {value:?} is not CONTAINER[:ro|:rw]")]
     BadVolumesFrom { index: usize, value: String },
     #[error("Tty: a terminal (docker run -t) is not supported by hulld yet; run without -t")]
