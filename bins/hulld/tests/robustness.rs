@@ -197,6 +197,32 @@ fn malformed_requests_get_dockers_codes_and_hulld_keeps_serving() {
             &["run", "--network", "none", "-v", ":/x", "busybox", "true"]
         )
         .contains(":/x"));
+    // A start that fails: the error reaches `docker run --rm`, which does not hang, and
+    // the container is gone.
+    let (code, msg) = {
+        let out = d.docker(
+            CLI,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "/no/such/program",
+            ],
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_ne!(code, Some(0));
+    assert!(msg.contains("/no/such/program"), "{msg}");
+    assert_eq!(
+        d.ok(CLI, &["ps", "-aq"]).lines().count(),
+        1,
+        "only twin is left"
+    );
     // Garbage on the socket: the connection ends, the daemon does not.
     let _ = d.raw("NOT HTTP AT ALL\r\n\r\n");
     let _ =

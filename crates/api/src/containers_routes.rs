@@ -95,7 +95,14 @@ async fn container_route(
             Ok(ok_json(&v))
         }
         (&Method::POST, "start") => Ok(no_content(
-            blocking("start", move || svc.start(&name)).await?,
+            blocking("start", move || {
+                let r = svc.start(&name);
+                if r.is_err() {
+                    svc.remove_after_failed_start(&name);
+                }
+                r
+            })
+            .await?,
         )),
         (&Method::POST, "stop") => {
             let t = stop_timeout(q)?;

@@ -843,6 +843,22 @@ impl ContainerService {
         Ok((names, bytes))
     }
 
+    /// A container with AutoRemove whose start failed is removed with its anonymous
+    /// volumes, as Docker does (`docker run --rm` waits for the removal).
+    pub fn remove_after_failed_start(&self, name: &str) {
+        let Ok(rec) = self.get(name) else { return };
+        if !rec.auto_remove || rec.running() {
+            return;
+        }
+        match self.remove(&rec.id, false) {
+            Ok(()) => self.remove_anonymous_volumes(&rec.mounts),
+            Err(e) => tracing::warn!(
+                "container {}: removing it after a failed start (--rm): {e}",
+                rec.id
+            ),
+        }
+    }
+
     /// Removes the anonymous volumes of a removed container that no other container uses.
     pub(crate) fn remove_anonymous_volumes(&self, mounts: &[MountPoint]) {
         for m in mounts.iter().filter(|m| m.typ == "volume") {
