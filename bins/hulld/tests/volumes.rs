@@ -299,6 +299,61 @@ fn volume_commands_rm_in_use_prune_and_rm_v() {
         "{out}"
     );
 
+    // A volume binding a host directory: its files as they are; removing the volume
+    // leaves the directory and its content; a host system path is refused by the policy.
+    let hostdir = tempfile::tempdir().unwrap();
+    std::fs::write(hostdir.path().join("greeting"), "hello\n").unwrap();
+    let dev = format!("device={}", hostdir.path().display());
+    d.ok(
+        CLI,
+        &[
+            "volume",
+            "create",
+            "-o",
+            "type=none",
+            "-o",
+            "o=bind",
+            "-o",
+            &dev,
+            "hostvol",
+        ],
+    );
+    let out = d.ok(
+        CLI,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "hostvol:/h",
+            "busybox",
+            "cat",
+            "/h/greeting",
+        ],
+    );
+    assert_eq!(out, "hello\n");
+    d.ok(CLI, &["volume", "rm", "hostvol"]);
+    assert_eq!(
+        std::fs::read_to_string(hostdir.path().join("greeting")).unwrap(),
+        "hello\n"
+    );
+    let err = d.fails(
+        CLI,
+        &[
+            "volume",
+            "create",
+            "-o",
+            "type=none",
+            "-o",
+            "o=bind",
+            "-o",
+            "device=/etc",
+            "etcvol",
+        ],
+    );
+    assert!(err.contains("refused by policy"), "{err}");
+
     // In use: 409 from the API, an error from the CLI, the volume stays.
     let id = d.ok(
         CLI,

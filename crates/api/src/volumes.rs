@@ -516,9 +516,13 @@ impl VolumeMounter<'_> {
             mounted: None,
             created,
         };
-        if let Kind::Bind(_) = vol.kind() {
+        if let Kind::Bind(dev) = vol.kind() {
+            // The host directory itself, as `-v /dir:...` would bind it, checked again by
+            // today's policy.
+            check_options(&vol.options, &self.svc.policy)?;
+            used.source = dev.clone();
             uses.push(used.clone());
-            return Ok(data);
+            return Ok(dev);
         }
         let dir = self.exec_dir.join("volumes");
         let mnt = dir.join(index.to_string());
