@@ -514,7 +514,7 @@ fn an_images_volumes_are_anonymous_volumes_filled_from_the_image() {
     assert!(out.starts_with("root:"), "{out}");
     // `rm` without -v keeps it; prune (anonymous, unused) takes it.
     d.ok(CLI, &["rm", id]);
-    assert_eq!(volume_names(&d, &[]), [name.clone()]);
+    assert_eq!(volume_names(&d, &[]), std::slice::from_ref(&name));
     d.ok(CLI, &["volume", "prune", "-f"]);
     assert!(volume_names(&d, &[]).is_empty());
     // `run --rm` takes its anonymous volume with it; `-v` over the target replaces it.
