@@ -138,6 +138,14 @@ impl Store {
             move |source| StoreError::Sql { path, step, source }
         };
         let conn = rusqlite::Connection::open(path).map_err(err("opening"))?;
+        // Records hold the requests' environments: hulld's alone (SQLite gives the -wal
+        // and -shm files the database's mode).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!("{}: setting mode 0600: {e}", path.display());
+            }
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err("setting the busy timeout"))?;
         let mode: String = conn
@@ -390,6 +398,9 @@ mod tests {
                 .unwrap());
         }
         let s = Store::open(&db).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             s.import_files(&root),
             0,
