@@ -463,3 +463,52 @@ fn a_container_whose_init_is_killed_is_exited_137_and_leaves_nothing() {
     assert!(d.records().is_empty());
     pings(&d);
 }
+
+#[test]
+fn records_of_the_file_store_are_imported_on_start() {
+    let Some(mut d) = loaded() else { return };
+    let id = d.ok(
+        CLI,
+        &[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            "legacy",
+            "busybox",
+            "echo",
+            "from before",
+        ],
+    );
+    let id = id.trim().to_string();
+    assert!(d.stop(), "hulld did not stop: {}", d.log());
+    // Turn the state back into what an older hulld left: container.json files, no database.
+    let data = d.dir.path().join("data");
+    let records = d.records();
+    assert_eq!(records.len(), 1);
+    std::fs::write(
+        data.join("containers").join(&id).join("container.json"),
+        serde_json::to_vec_pretty(&records[0]).unwrap(),
+    )
+    .unwrap();
+    for f in ["hull.db", "hull.db-wal", "hull.db-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    d.restart_stopped();
+    assert_eq!(
+        d.ok(CLI, &["ps", "-a", "--format", "{{.Names}}"]).trim(),
+        "legacy"
+    );
+    assert_eq!(d.ok(CLI, &["start", "-a", "legacy"]), "from before\n");
+    assert!(data
+        .join("containers")
+        .join(&id)
+        .join("container.json.imported")
+        .exists());
+    // The name is reserved in the store: a second "legacy" is a conflict.
+    assert!(d
+        .fails(CLI, &["create", "--name", "legacy", "busybox"])
+        .contains("already in use"));
+    d.ok(CLI, &["rm", "legacy"]);
+    assert!(d.records().is_empty());
+}

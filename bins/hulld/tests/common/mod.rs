@@ -120,6 +120,13 @@ impl Hulld {
         self.wait_ready();
     }
 
+    /// Starts hulld again on the same state after [`Hulld::stop`].
+    pub fn restart_stopped(&mut self) {
+        assert!(!self.isolated, "the network namespace is gone");
+        self.child = Self::spawn(self.dir.path(), &self.socket, &[], false);
+        self.wait_ready();
+    }
+
     /// SIGKILLs this hulld (it cleans up nothing) and starts a new one on the same state.
     pub fn kill9_and_restart(&mut self) {
         assert!(
