@@ -434,6 +434,36 @@ fn volume_commands_rm_in_use_prune_and_rm_v() {
     lines.sort();
     assert_eq!(lines, ["/anon ro", "/k ro"], "{out}");
 
+    // Creations and removals through the API were published.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let until = until.to_string();
+    let ev = d.ok(
+        CLI,
+        &[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until,
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}}",
+        ],
+    );
+    for line in [
+        "create keep",
+        "create spare",
+        "create scratch",
+        "destroy spare",
+    ] {
+        assert!(ev.lines().any(|l| l == line), "{line:?} not in {ev}");
+    }
+
     // rm -v removes the anonymous volume, not the named one.
     d.ok(CLI, &["rm", "-v", id]);
     let left = volume_names(&d, &[]);

@@ -92,6 +92,7 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
             let version = version.unwrap_or(API_VERSION).to_string();
             crate::volumes_routes::route(
                 d.containers.clone(),
+                d.events.clone(),
                 &r["/volumes".len()..],
                 &q,
                 &version,

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::body::{json_response, ok_json, read_bytes, response, ApiBody};
 use crate::containers::ContainerService;
 use crate::errors::ApiError;
+use crate::events::{Event, Events};
 use crate::query::Query;
 use crate::volumes::{CreateRequest, VolumeError};
 
@@ -33,9 +34,16 @@ fn older_than(version: &str, major: u32, minor: u32) -> bool {
     (it.next().unwrap_or(0), it.next().unwrap_or(0)) < (major, minor)
 }
 
-/// `route` is the path after `/volumes`; `version` the API version of the request.
+fn event(events: &Events, action: &str, name: &str) {
+    let attrs = std::collections::BTreeMap::from([("driver".to_string(), "local".to_string())]);
+    events.publish(Event::new("volume", action, name, attrs));
+}
+
+/// `route` is the path after `/volumes`; `version` the API version of the request. Create
+/// and removal are published as `volume` events.
 pub async fn route(
     svc: Arc<ContainerService>,
+    events: Arc<Events>,
     route: &str,
     q: &Query,
     version: &str,
@@ -75,6 +83,7 @@ pub async fn route(
                 })?
             };
             let vol = blocking("volume create", move || svc.volume_create(create)).await?;
+            event(&events, "create", &vol.name);
             Ok(json_response(StatusCode::CREATED, &vol))
         }
         (&Method::POST, "/prune") => {
@@ -89,6 +98,9 @@ pub async fn route(
             let f = filters.0;
             let (names, bytes) =
                 blocking("volume prune", move || svc.volume_prune(&f, all)).await?;
+            for n in &names {
+                event(&events, "destroy", n);
+            }
             Ok(ok_json(
                 &json!({ "VolumesDeleted": names, "SpaceReclaimed": bytes }),
             ))
@@ -101,7 +113,9 @@ pub async fn route(
                 )),
                 Method::DELETE => {
                     let force = q.flag("force");
-                    blocking("volume remove", move || svc.volume_remove(&name, force)).await?;
+                    let n = name.clone();
+                    blocking("volume remove", move || svc.volume_remove(&n, force)).await?;
+                    event(&events, "destroy", &name);
                     Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
                 }
                 _ => Err(ApiError::NoRoute),
