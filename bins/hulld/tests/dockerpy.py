@@ -59,6 +59,37 @@ ct.kill()
 ct.remove()
 assert c.containers.list(all=True) == []
 
+# Volumes: create with labels, a container writes, a second reads, in-use removal is a
+# conflict, prune keeps what is used.
+v = c.volumes.create("pyvol", labels={"owner": "py"})
+assert v.name == "pyvol" and v.attrs["Driver"] == "local", v.attrs
+assert [x.name for x in c.volumes.list(filters={"label": "owner=py"})] == ["pyvol"]
+c.containers.run("busybox", "sh -c 'echo stored > /v/f'", remove=True, network_mode="none",
+                 volumes={"pyvol": {"bind": "/v", "mode": "rw"}})
+out = c.containers.run("busybox", "cat /v/f", remove=True, network_mode="none",
+                       volumes=["pyvol:/v:ro"])
+assert out == b"stored\n", out
+holder = c.containers.create("busybox", "true", network_mode="none",
+                             mounts=[docker.types.Mount("/m", "pyvol", type="volume")])
+mounts = c.api.inspect_container(holder.id)["Mounts"]
+assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [("volume", "pyvol", "/m")], mounts
+try:
+    c.volumes.get("pyvol").remove()
+    raise AssertionError("removed a volume in use")
+except docker.errors.APIError as e:
+    assert e.status_code == 409, e
+try:
+    c.volumes.get("nosuch")
+    raise AssertionError("nosuch volume found")
+except docker.errors.NotFound:
+    pass
+c.volumes.create("pyunused")
+pruned = c.volumes.prune(filters={"all": "true"})
+assert pruned["VolumesDeleted"] == ["pyunused"], pruned
+holder.remove()
+c.volumes.get("pyvol").remove()
+assert c.volumes.list() == []
+
 c.images.prune(filters={"dangling": False})
 assert c.images.list() == []
 print("docker-py: ok")

@@ -101,7 +101,14 @@ async fn container_route(
             Ok(ok_json(&v))
         }
         (&Method::POST, "start") => Ok(no_content(
-            blocking("start", move || svc.start(&name)).await?,
+            blocking("start", move || {
+                let r = svc.start(&name);
+                if r.is_err() {
+                    svc.remove_after_failed_start(&name);
+                }
+                r
+            })
+            .await?,
         )),
         (&Method::POST, "stop") => {
             let t = stop_timeout(q)?;
@@ -127,7 +134,16 @@ async fn container_route(
         }
         (&Method::DELETE, "") => {
             let force = q.flag("force");
-            blocking("remove", move || svc.remove(&name, force)).await?;
+            let volumes = q.flag("v");
+            blocking("remove", move || {
+                let mounts = svc.get(&name).map(|r| r.mounts).unwrap_or_default();
+                svc.remove(&name, force)?;
+                if volumes {
+                    svc.remove_anonymous_volumes(&mounts);
+                }
+                Ok(())
+            })
+            .await?;
             Ok(response(StatusCode::NO_CONTENT, "", ApiBody::empty()))
         }
         (&Method::POST, "wait") => wait(svc, name, q).await,

@@ -31,6 +31,8 @@ pub enum ApiError {
     Images(#[from] ImagesError),
     #[error(transparent)]
     Containers(#[from] ContainersError),
+    #[error(transparent)]
+    Volumes(#[from] crate::volumes::VolumeError),
 }
 
 impl ApiError {
@@ -50,6 +52,7 @@ impl ApiError {
                 StatusCode::FORBIDDEN
             }
             ApiError::Containers(e) => container_status(e),
+            ApiError::Volumes(e) => e.status(),
             ApiError::Images(e) => match e.kind() {
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
                 ErrorKind::Conflict => StatusCode::CONFLICT,
@@ -107,6 +110,8 @@ fn container_status(e: &ContainersError) -> StatusCode {
         E::Invalid(_) => StatusCode::BAD_REQUEST,
         E::Runtime { .. } | E::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         E::BadName(_)
+        | E::BadVolumesFrom { .. }
+        | E::BindSourceMissing { .. }
         | E::ExecRequest(_)
         | E::Request(_)
         | E::Spec(_)
@@ -115,7 +120,12 @@ fn container_status(e: &ContainersError) -> StatusCode {
         | E::BadSignal(_) => StatusCode::BAD_REQUEST,
         E::LogsUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
         E::Policy(_) => StatusCode::FORBIDDEN,
-        E::Image { .. }
+        E::Volume(v) => v.status(),
+        E::Store(s) if matches!(**s, crate::containers::record::StoreError::NameTaken { .. }) => {
+            StatusCode::CONFLICT
+        }
+        E::Store(_)
+        | E::Image { .. }
         | E::ImageConfig { .. }
         | E::Subid(_)
         | E::Snapshot(_)

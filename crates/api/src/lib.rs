@@ -26,6 +26,8 @@ pub mod query;
 pub mod registry_service;
 pub mod router;
 pub mod system;
+pub mod volumes;
+pub mod volumes_routes;
 
 use std::convert::Infallible;
 use std::sync::Arc;

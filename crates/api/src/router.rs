@@ -96,6 +96,18 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
             crate::networks_routes::route(d.containers.clone(), &r["/networks".len()..], &q, req)
                 .await
         }
+        (_, r) if r == "/volumes" || r.starts_with("/volumes/") => {
+            let version = version.unwrap_or(API_VERSION).to_string();
+            crate::volumes_routes::route(
+                d.containers.clone(),
+                d.events.clone(),
+                &r["/volumes".len()..],
+                &q,
+                &version,
+                req,
+            )
+            .await
+        }
         (&Method::POST, "/build") => Err(ApiError::NotImplemented("building images is")),
         _ => Err(ApiError::NoRoute),
     }

@@ -85,6 +85,21 @@ impl Policy {
         .map(PathBuf::from)
         .collect();
         denied.push(data_root.to_owned());
+        // Other daemons whose socket or state is root on the host.
+        denied.extend(
+            [
+                "/run/containerd",
+                "/var/lib/containerd",
+                "/var/lib/docker",
+                "/run/crio",
+                "/run/podman",
+                "/var/lib/containers",
+                "/run/systemd",
+                "/run/dbus",
+            ]
+            .iter()
+            .map(PathBuf::from),
+        );
         Policy {
             allow_privileged: false,
             allow_host_namespaces: false,

@@ -152,6 +152,25 @@ impl Hulld {
         self.wait_ready();
     }
 
+    /// Starts hulld again on the same state after [`Hulld::stop`].
+    pub fn restart_stopped(&mut self) {
+        assert!(!self.isolated, "the network namespace is gone");
+        self.child = Self::spawn_in(self.dir.path(), &self.socket, &[], false, None);
+        self.wait_ready();
+    }
+
+    /// SIGKILLs this hulld (it cleans up nothing) and starts a new one on the same state.
+    pub fn kill9_and_restart(&mut self) {
+        assert!(
+            !self.isolated,
+            "a restart would leave the network namespace"
+        );
+        self.child.kill().expect("SIGKILL to hulld");
+        let _ = self.child.wait();
+        self.child = Self::spawn_in(self.dir.path(), &self.socket, &[], false, None);
+        self.wait_ready();
+    }
+
     fn spawn_in(
         dir: &Path,
         socket: &Path,
@@ -328,14 +347,7 @@ impl Hulld {
     /// After a failed test: kills the shims and containers this daemon started (by the
     /// pids in its records) and unmounts their root filesystems.
     pub fn kill_leftovers(&self) {
-        let data = self.dir.path().join("data/containers");
-        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
-            let Ok(text) = std::fs::read(e.path().join("container.json")) else {
-                continue;
-            };
-            let Ok(rec) = serde_json::from_slice::<serde_json::Value>(&text) else {
-                continue;
-            };
+        for rec in self.records() {
             for key in ["pid", "shim_pid"] {
                 let pid = rec["state"][key].as_i64().unwrap_or(0);
                 if pid > 0 {
@@ -349,6 +361,28 @@ impl Hulld {
         for m in self.mounts() {
             let _ = Command::new("umount").args(["-l", &m]).status();
         }
+    }
+
+    /// The container records in this daemon's state store (and any `container.json` files
+    /// of the older file store), as JSON.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let db = self.dir.path().join("data/hull.db");
+        if db.exists() {
+            if let Ok(store) = hull_api::containers::record::Store::open(&db) {
+                for r in store.containers().unwrap_or_default() {
+                    out.extend(serde_json::to_value(r).ok());
+                }
+            }
+        }
+        let data = self.dir.path().join("data/containers");
+        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read(e.path().join("container.json")) else {
+                continue;
+            };
+            out.extend(serde_json::from_slice::<serde_json::Value>(&text).ok());
+        }
+        out
     }
 
     /// Mount points under this daemon's directory.

@@ -60,6 +60,11 @@ impl Drop for Undo<'_> {
         if let Some(m) = &self.mounted {
             let _ = unmount(m);
         }
+        // Volume mounts first: never delete below a mount that is still there.
+        if let Err(e) = crate::volumes::unmount_all(&self.svc.exec_dir(&self.id)) {
+            tracing::error!("container {}: {e}; leaving its directory", self.id);
+            return;
+        }
         if self.layer {
             let _ = self.svc.snapshots.remove_container_layer(&self.id);
         }
@@ -84,7 +89,9 @@ impl ContainerService {
                 return Err(ContainersError::BadName(n.to_string()));
             }
         }
+        let host = self.volumes_from(host)?;
         hull_engine::policy::check(&cfg, &host, &self.policy, &HostFs)?;
+        bind_sources(&host)?;
         let image = self
             .images
             .resolve(&cfg.image)
@@ -131,6 +138,7 @@ impl ContainerService {
                 uid_start: plan.host_uid_start,
                 network_mode: host.network_mode.clone(),
                 state: RunState::default(),
+                mounts: Vec::new(),
             };
             let mut placeholder = placeholder;
             placeholder.host_config["LogConfig"] = log_config;
@@ -140,10 +148,11 @@ impl ContainerService {
         let result = self.create_steps(&id, &cfg, &host, &image_cfg, &image, plan, (&name, &raw));
         let mut t = self.table();
         match result {
-            Ok((path, args)) => {
+            Ok((path, args, mounts)) => {
                 let mut rec = t.records.remove(&id).expect("placeholder");
                 rec.path = path;
                 rec.args = args;
+                rec.mounts = mounts;
                 let mut config = raw;
                 if let Some(o) = config.as_object_mut() {
                     o.remove("HostConfig");
@@ -195,7 +204,7 @@ impl ContainerService {
         image: &hull_image::ImageRecord,
         plan: hull_engine::UserNamespacePlan,
         (name, raw): (&str, &serde_json::Value),
-    ) -> Result<(String, Vec<String>), ContainersError> {
+    ) -> Result<(String, Vec<String>, Vec<crate::volumes::MountPoint>), ContainersError> {
         let mut undo = Undo {
             svc: self,
             id: id.to_string(),
@@ -247,7 +256,11 @@ impl ContainerService {
         let gids = (plan.host_uid_start, plan.host_uid_start + (plan.size - 1));
         let wired = self.wire_request(id, name, &exec_dir, cfg, &mut host, image_cfg, raw, gids)?;
         let file = |name: &str| wired.as_ref().map(|w| w.dir.join(name));
-        let lookup = Host { rootfs: &rootfs };
+        let vm = crate::volumes::VolumeMounter::new(self, id, &exec_dir, &rootfs, map, &host);
+        let lookup = Host {
+            rootfs: &rootfs,
+            volumes: Some(&vm),
+        };
         let ctx = BuildContext {
             rootfs: rootfs.clone(),
             userns: Some(plan),
@@ -259,7 +272,17 @@ impl ContainerService {
             ngroups_max: 65536,
             host: &lookup,
         };
-        let mut spec = hull_engine::build_spec(id, cfg, &host, image_cfg, &ctx)?;
+        let mut spec = match hull_engine::build_spec(id, cfg, &host, image_cfg, &ctx) {
+            Ok(s) => s,
+            Err(e) => {
+                vm.undo();
+                return Err(match vm.error.take() {
+                    Some(v) => v.into(),
+                    None => e.into(),
+                });
+            }
+        };
+        let mounts = crate::volumes::mount_points(&spec, &host, &vm.uses.borrow(), self);
         if wired.is_some() {
             if let Some(linux) = spec.linux_mut() {
                 if let Some(s) = linux.sysctl_mut() {
@@ -275,12 +298,14 @@ impl ContainerService {
             .unwrap_or_default();
         let config = exec_dir.join("config.json");
         let body = serde_json::to_vec_pretty(&spec).unwrap_or_default();
-        write_file(&config, &body)?;
         let log = self.log_path(id);
-        write_file(&log, b"")?;
+        if let Err(e) = write_file(&config, &body).and_then(|_| write_file(&log, b"")) {
+            vm.undo();
+            return Err(e);
+        }
         undo.armed = false;
         let mut it = args.into_iter();
-        Ok((it.next().unwrap_or_default(), it.collect()))
+        Ok((it.next().unwrap_or_default(), it.collect(), mounts))
     }
 }
 
@@ -316,6 +341,10 @@ pub(crate) fn destroy(svc: &ContainerService, id: &str) -> Vec<String> {
     if let Err(e) = svc.snapshots.remove_container_layer(id) {
         problems.push(e.to_string());
     }
+    if let Err(e) = crate::volumes::unmount_all(&svc.exec_dir(id)) {
+        problems.push(format!("{e}; leaving {}", svc.exec_dir(id).display()));
+        return problems;
+    }
     for d in [svc.exec_dir(id), svc.data_dir(id)] {
         if let Err(e) = std::fs::remove_dir_all(&d) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -324,6 +353,88 @@ pub(crate) fn destroy(svc: &ContainerService, id: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Host paths of binds, as Docker treats them: a missing `-v /path` source is made (a
+/// directory, 0755; the policy has allowed the path), a missing `--mount type=bind` source
+/// is the caller's error.
+fn bind_sources(host: &HostConfig) -> Result<(), ContainersError> {
+    for b in &host.binds {
+        let source = b.split(':').next().unwrap_or("");
+        if source.starts_with('/') && std::fs::symlink_metadata(source).is_err() {
+            std::fs::create_dir_all(source).map_err(io_err("creating the bind source", source))?;
+        }
+    }
+    for (i, m) in host.mounts.iter().enumerate() {
+        if m.r#type == "bind" && std::fs::metadata(&m.source).is_err() {
+            return Err(ContainersError::BindSourceMissing {
+                index: i,
+                path: m.source.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Removes what a create interrupted by a crash of hulld left: container directories (and
+/// their mounts and writable layers) that no record names. Runs before hulld serves.
+pub(crate) fn sweep_orphans(svc: &ContainerService) {
+    // Every row counts, even one this version cannot read: its directories stay.
+    let Ok(stored) = svc.store.container_ids() else {
+        return;
+    };
+    let mut known: std::collections::HashSet<String> = stored.into_iter().collect();
+    known.extend(svc.table().records.keys().cloned());
+    let mut orphans: Vec<String> = Vec::new();
+    for dir in [&svc.paths.exec, &svc.paths.data] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_id && !known.contains(&id) && !orphans.contains(&id) {
+                orphans.push(id);
+            }
+        }
+    }
+    for id in orphans {
+        tracing::warn!("container {id}: left by an interrupted create (no record); removing it");
+        for p in destroy(svc, &id) {
+            tracing::warn!("container {id}: cleaning up: {p}");
+        }
+    }
+}
+
+impl ContainerService {
+    /// `VolumesFrom`: the volumes and binds of other containers (`NAME[:ro|:rw]`), added to
+    /// `Binds` (then checked by the policy like the request's own).
+    fn volumes_from(&self, mut host: HostConfig) -> Result<HostConfig, ContainersError> {
+        for (i, from) in std::mem::take(&mut host.volumes_from).iter().enumerate() {
+            let (name, mode) = match from.rsplit_once(':') {
+                Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
+                _ => (from.as_str(), None),
+            };
+            if name.is_empty() {
+                return Err(ContainersError::BadVolumesFrom {
+                    index: i,
+                    value: from.clone(),
+                });
+            }
+            let other = self.get(name)?;
+            for m in &other.mounts {
+                let source = match m.typ.as_str() {
+                    "volume" => &m.name,
+                    "bind" => &m.source,
+                    _ => continue,
+                };
+                let ro = match mode {
+                    Some(m) => m == "ro",
+                    None => !m.rw,
+                };
+                let opts = if ro { ":ro" } else { "" };
+                host.binds.push(format!("{source}:{}{opts}", m.destination));
+            }
+        }
+        Ok(host)
+    }
 }
 
 fn is_mountpoint(p: &Path) -> bool {

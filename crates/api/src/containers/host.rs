@@ -9,6 +9,8 @@ use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType};
 
 pub(crate) struct Host<'a> {
     pub rootfs: &'a Path,
+    /// Finds, creates and mounts volumes (None: volumes are refused).
+    pub volumes: Option<&'a crate::volumes::VolumeMounter<'a>>,
 }
 
 impl HostLookup for Host<'_> {
@@ -22,8 +24,8 @@ impl HostLookup for Host<'_> {
         getrlimit(r).ok().map(|(_, hard)| hard)
     }
 
-    fn volume_path(&self, _name: &str, _target: &str) -> Option<PathBuf> {
-        None // volumes are not served yet
+    fn volume_path(&self, name: &str, target: &str) -> Option<PathBuf> {
+        self.volumes?.path(name, target)
     }
 
     fn device(&self, path: &Path) -> std::io::Result<HostDevice> {

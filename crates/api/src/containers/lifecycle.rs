@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hull_shim::{ExitInfo, Report, ShimConfig};
 use nix::sys::signal::Signal;
 
-use super::record::{self, Status};
+use super::record::Status;
 use super::{io_err, resolve_in, ContainerService, ContainersError};
 
 /// Whether an operation changed anything (Docker answers 304 when it did not).
@@ -272,8 +272,12 @@ impl ContainerService {
             auto
         };
         if auto_remove {
+            let mounts = self.get(id).map(|r| r.mounts).unwrap_or_default();
             if let Err(e) = self.remove(id, false) {
                 tracing::warn!("container {id}: removing it (--rm): {e}");
+            } else {
+                // As Docker: --rm takes the container's anonymous volumes with it.
+                self.remove_anonymous_volumes(&mounts);
             }
         }
     }
@@ -282,7 +286,15 @@ impl ContainerService {
     /// Containers that were running but whose shim is gone are restarted when their policy
     /// is `always`, or `unless-stopped` and the user did not stop them.
     pub(crate) fn restore(self: &Arc<Self>) {
-        for rec in record::load_all(&self.paths.data) {
+        let imported = self.store.import_files(&self.paths.data);
+        if imported > 0 {
+            tracing::info!("imported {imported} container records into the state store");
+        }
+        let records = self.store.containers().unwrap_or_else(|e| {
+            tracing::error!("reading container records: {e}");
+            Vec::new()
+        });
+        for rec in records {
             let id = rec.id.clone();
             let shim = rec.state.shim_pid;
             let running = rec.running();
@@ -310,6 +322,7 @@ impl ContainerService {
                 }
             }
         }
+        super::create::sweep_orphans(self);
     }
 
     /// Sends `signal` to a running container's init; for SIGKILL, waits (a few seconds at
@@ -446,6 +459,9 @@ impl ContainerService {
                 return Ok(()); // removed meanwhile (--rm)
             };
             let rec = t.records.remove(&id).expect("resolved");
+            if let Err(e) = self.store.remove_container(&id) {
+                tracing::error!("container {id}: removing its record: {e}");
+            }
             t.removed.push((id.clone(), rec.state.exit_code));
             if t.removed.len() > 256 {
                 t.removed.remove(0);

@@ -2,7 +2,7 @@
 //! (spec and policy), image store and snapshotter, with one `hull-shim` per running container.
 //!
 //! ```text
-//! <data-root>/containers/<id>/container.json   the record (record.rs), replaced atomically
+//! <data-root>/hull.db                         records, names, volumes (record.rs: SQLite)
 //! <data-root>/containers/<id>/<id>-json.log    the json-file log the shim writes
 //! <exec-root>/containers/<id>/config.json      the OCI bundle; rootfs/ is the overlay mount
 //! <exec-root>/containers/<id>/shim.json        what the shim runs; exit.json its end
@@ -38,6 +38,7 @@ use hull_engine::Policy;
 use hull_image::snapshot::Snapshotter;
 use hull_image::ImageStore;
 
+pub(crate) use create::new_id;
 pub use lifecycle::{parse_signal, Outcome, WaitCondition};
 pub use network::manager_status as network_status;
 pub use record::{Record, Status};
@@ -76,6 +77,10 @@ pub enum ContainersError {
     Policy(#[from] hull_engine::PolicyViolation),
     #[error(transparent)]
     Spec(#[from] hull_engine::SpecBuildError),
+    #[error("invalid mount config for type \"bind\": bind source path does not exist: {path} (HostConfig.Mounts[{index}].Source)")]
+    BindSourceMissing { index: usize, path: String },
+    #[error("VolumesFrom[{index}]: {value:?} is not CONTAINER[:ro|:rw]")]
+    BadVolumesFrom { index: usize, value: String },
     #[error("Tty: a terminal (docker run -t) is not supported by hulld yet; run without -t")]
     TtyUnsupported,
     #[error("{0}")]
@@ -120,6 +125,10 @@ pub enum ContainersError {
     Unreachable { dir: PathBuf, uid: u32 },
     #[error("{message}")]
     NetworkRequest { status: u16, message: String },
+    #[error(transparent)]
+    Store(Box<record::StoreError>),
+    #[error(transparent)]
+    Volume(Box<crate::volumes::VolumeError>),
     #[error("network: {step}: {message}")]
     Network { step: &'static str, message: String },
     #[error("starting hull-shim {path}: {source}")]
@@ -153,6 +162,18 @@ pub enum ContainersError {
         id: String,
         message: String,
     },
+}
+
+impl From<record::StoreError> for ContainersError {
+    fn from(e: record::StoreError) -> Self {
+        ContainersError::Store(Box::new(e))
+    }
+}
+
+impl From<crate::volumes::VolumeError> for ContainersError {
+    fn from(e: crate::volumes::VolumeError) -> Self {
+        ContainersError::Volume(Box::new(e))
+    }
 }
 
 pub(crate) fn io_err(
@@ -189,6 +210,10 @@ pub struct ContainerService {
     pub(crate) table: Mutex<Table>,
     /// Where container events go (`set_events`; none until then).
     pub(crate) events: std::sync::OnceLock<Arc<crate::events::Events>>,
+    /// The state store (records, names, volumes).
+    pub(crate) store: Arc<record::Store>,
+    /// Named and anonymous volumes (`crate::volumes`).
+    pub(crate) volumes: crate::volumes::Volumes,
 }
 
 impl ContainerService {
@@ -221,6 +246,9 @@ impl ContainerService {
                 ..Default::default()
             },
         )?;
+        let data_root = paths.data.parent().unwrap_or(&paths.data).to_path_buf();
+        let store = Arc::new(record::Store::open(&data_root.join("hull.db"))?);
+        let volumes = crate::volumes::Volumes::open(&data_root, store.clone())?;
         let svc = Arc::new(ContainerService {
             paths,
             images,
@@ -231,6 +259,8 @@ impl ContainerService {
             network,
             table: Mutex::new(Table::default()),
             events: std::sync::OnceLock::new(),
+            store,
+            volumes,
         });
         svc.restore();
         svc.restore_network();
@@ -268,7 +298,7 @@ impl ContainerService {
 
     /// Saves a changed record (in the table and on disk).
     pub(crate) fn put(&self, t: &mut Table, rec: Record) {
-        if let Err(e) = record::save(&self.data_dir(&rec.id), &rec) {
+        if let Err(e) = self.store.save_container(&rec) {
             tracing::error!("container {}: saving its record: {e}", rec.id);
         }
         t.records.insert(rec.id.clone(), rec);

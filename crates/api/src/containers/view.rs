@@ -68,6 +68,11 @@ fn labels(r: &Record) -> Value {
         .unwrap_or(json!({}))
 }
 
+/// `GET /containers/json`'s Mounts: inspect's.
+fn mounts_brief(r: &Record) -> Value {
+    json!(r.mounts)
+}
+
 /// One `GET /containers/json` entry.
 impl ContainerService {
     /// One container as `GET /containers/json` lists it.
@@ -85,7 +90,7 @@ impl ContainerService {
             "Status": status_text(r),
             "HostConfig": { "NetworkMode": r.network_mode_shown() },
             "NetworkSettings": { "Networks": self.network_settings(r)["Networks"].clone() },
-            "Mounts": [],
+            "Mounts": mounts_brief(r),
         })
     }
 }
@@ -160,7 +165,7 @@ impl ContainerService {
             "RestartCount": r.state.restart_count,
             "Config": config,
             "HostConfig": host_config,
-            "Mounts": [],
+            "Mounts": r.mounts,
             "NetworkSettings": self.network_settings(r),
             "HullUserNamespace": { "HostUidStart": r.uid_start, "Size": hull_engine::userns::RANGE_SIZE },
         })

@@ -206,6 +206,33 @@ fn path_tricks_are_seen_through() {
 }
 
 #[test]
+fn other_daemons_sockets_and_state_are_refused() {
+    for bind in [
+        "/run/containerd/containerd.sock:/s",
+        "/run/crio/crio.sock:/s",
+        "/run/podman/podman.sock:/s",
+        "/run/systemd/private:/s",
+        "/run/dbus/system_bus_socket:/s",
+        "/var/lib/docker:/d",
+        "/var/lib/containerd/x:/d",
+        "/var/lib/hull/volumes/v/_data:/d",
+        "/run:/r",
+        "/var/lib:/l",
+    ] {
+        let msg = refused(&format!(r#""Binds":["{bind}"]"#));
+        assert!(msg.contains("refused by policy"), "{bind}: {msg}");
+    }
+    let v = check_with(
+        r#""Mounts":[{"Type":"bind","Source":"/run/containerd","Target":"/c"}]"#,
+        &policy(),
+    );
+    assert!(
+        matches!(v.as_slice(), [PolicyViolation::BindDenied { .. }]),
+        "{v:?}"
+    );
+}
+
+#[test]
 fn a_permissive_policy_lets_it_through() {
     let mut p = policy();
     p.allow_privileged = true;
