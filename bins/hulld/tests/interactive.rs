@@ -543,15 +543,7 @@ fn shim_rss() {
         ],
     );
     let id = id.trim();
-    let rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            d.dir
-                .path()
-                .join(format!("data/containers/{id}/container.json")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let rec = d.record(id);
     let shim = rec["state"]["shim_pid"].as_i64().unwrap();
     assert!(shim > 0);
     let cmdline = std::fs::read(format!("/proc/{shim}/cmdline")).unwrap();
@@ -625,15 +617,7 @@ fn shim_rss() {
 
 fn record_pids(d: &Hulld, name: &str) -> (i64, i64) {
     let id = inspect(d, name)["Id"].as_str().unwrap().to_string();
-    let rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            d.dir
-                .path()
-                .join(format!("data/containers/{id}/container.json")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let rec = d.record(&id);
     (
         rec["state"]["shim_pid"].as_i64().unwrap(),
         rec["state"]["pid"].as_i64().unwrap(),

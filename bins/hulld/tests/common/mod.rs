@@ -385,6 +385,14 @@ impl Hulld {
         out
     }
 
+    /// The stored record of container `id` (panics when there is none).
+    pub fn record(&self, id: &str) -> serde_json::Value {
+        self.records()
+            .into_iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no stored record of container {id}"))
+    }
+
     /// Mount points under this daemon's directory.
     pub fn mounts(&self) -> Vec<String> {
         let me = self.dir.path().display().to_string();
