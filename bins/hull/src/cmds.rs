@@ -1021,7 +1021,13 @@ async fn run_container(c: &Client, o: ContainerOpts) -> anyhow::Result<u8> {
     let _raw = (o.tty && stdin && stream::stdin_is_tty())
         .then(RawMode::enter)
         .flatten();
-    start_container(c, &id).await?;
+    if let Err(e) = start_container(c, &id).await {
+        if o.rm {
+            // Docker's daemon removes an --rm container whose start failed; make sure.
+            let _ = c.delete(&format!("/containers/{id}?force=1&v=1")).await;
+        }
+        return Err(e);
+    }
     if o.tty && stream::stdout_is_tty() {
         stream::follow_resize(c, format!("/containers/{id}"));
     }

@@ -87,6 +87,12 @@ fn copy_stdin<W: AsyncWrite + Unpin + Send + 'static>(mut wr: W) {
     });
 }
 
+/// The daemon closing the stream, however abruptly, ends the output (as in docker).
+fn ended(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe)
+}
+
 /// Demultiplexes Docker's frames from `rd` to stdout/stderr until EOF.
 pub async fn demux<R: AsyncRead + Unpin>(mut rd: R) -> anyhow::Result<()> {
     let mut header = [0u8; 8];
@@ -94,14 +100,14 @@ pub async fn demux<R: AsyncRead + Unpin>(mut rd: R) -> anyhow::Result<()> {
     loop {
         match rd.read_exact(&mut header).await {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if ended(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
         let n = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
         buf.resize(n, 0);
         match rd.read_exact(&mut buf).await {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if ended(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
         if header[0] == 2 {
@@ -121,7 +127,11 @@ pub async fn demux<R: AsyncRead + Unpin>(mut rd: R) -> anyhow::Result<()> {
 pub async fn raw_out<R: AsyncRead + Unpin>(mut rd: R) -> anyhow::Result<()> {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let n = rd.read(&mut buf).await?;
+        let n = match rd.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) if ended(&e) => 0,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Ok(());
         }
