@@ -62,6 +62,10 @@ struct Hulld {
 
 impl Hulld {
     fn start() -> Hulld {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Hulld {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(
             dir.path(),
@@ -80,6 +84,7 @@ impl Hulld {
             .arg(dir.path().join("exec"))
             .arg("--config-file")
             .arg(dir.path().join("daemon.json"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -370,4 +375,190 @@ fn hull_cli_drives_hulld() {
     let (code, _, err) = d.code(&["rm", "web"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such container"), "{err}");
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `NAME-ca.pem` and a leaf `LEAF.pem`/`LEAF-key.pem` signed by it with extensions `ext`.
+fn pki(dir: &Path, ca: &str, leaves: &[(&str, &str)]) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}-ca-key.pem"),
+            "-out",
+            &format!("{ca}-ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={ca} CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    for (leaf, ext) in leaves {
+        std::fs::write(dir.join(format!("{leaf}.ext")), ext).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{leaf}-key.pem"),
+                "-out",
+                &format!("{leaf}.csr"),
+                "-subj",
+                &format!("/CN={leaf}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{leaf}.csr"),
+                "-CA",
+                &format!("{ca}-ca.pem"),
+                "-CAkey",
+                &format!("{ca}-ca-key.pem"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &format!("{leaf}.pem"),
+                "-extfile",
+                &format!("{leaf}.ext"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn hull_cli_over_mutual_tls() {
+    if !preflight() {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let p = certs.path();
+    pki(
+        p,
+        "good",
+        &[
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ],
+    );
+    pki(p, "other", &[("stranger", "extendedKeyUsage=clientAuth\n")]);
+    let f = |n: &str| p.join(n).display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Hulld::start_with(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "--tlscert",
+        &f("server.pem"),
+        "--tlskey",
+        &f("server-key.pem"),
+    ]);
+    let hull = |args: &[&str]| {
+        Command::new(hull_bin())
+            .args(args)
+            .env_remove("HULL_HOST")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env("DOCKER_CERT_PATH", "/nonexistent")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ok = hull(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "--tlscert",
+        &f("client.pem"),
+        "--tlskey",
+        &f("client-key.pem"),
+        "version",
+        "--format",
+        "{{.Server.ApiVersion}}",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&ok.stderr),
+        d.log()
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1.43");
+    // Another CA's client certificate, or none: refused by the daemon.
+    let bad = hull(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "--tlscert",
+        &f("stranger.pem"),
+        "--tlskey",
+        &f("stranger-key.pem"),
+        "ps",
+    ]);
+    assert!(!bad.status.success(), "another CA's client was served");
+    let none = hull(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "ps",
+    ]);
+    assert!(
+        !none.status.success(),
+        "a client without a certificate was served"
+    );
+    // No --tlsverify: the CLI will not talk plain TCP.
+    let plain = hull(&["-H", &tcp, "ps"]);
+    assert!(!plain.status.success());
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("--tlsverify"),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
 }
