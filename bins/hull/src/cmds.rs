@@ -995,12 +995,29 @@ fn spawn_wait(
     })
 }
 
+/// `HULL_TRACE=1`: the time since the CLI started at each step of `run` (stderr), to see
+/// where a `run` spends its time.
+fn trace(step: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<Option<std::time::Instant>> = OnceLock::new();
+    let start =
+        START.get_or_init(|| std::env::var_os("HULL_TRACE").map(|_| std::time::Instant::now()));
+    if let Some(t) = start {
+        eprintln!(
+            "[hull {:>8.2} ms] {step}",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
 async fn run_container(c: &Client, o: ContainerOpts) -> anyhow::Result<u8> {
+    trace("run");
     if o.detach && o.rm && o.restart.as_deref().is_some_and(|r| r != "no") {
         eprintln!("hull: conflicting options: --restart and --rm");
         return Ok(125);
     }
     let id = create(c, &o).await?;
+    trace("created");
     if o.detach {
         start_container(c, &id).await?;
         println!("{id}");
@@ -1017,6 +1034,7 @@ async fn run_container(c: &Client, o: ContainerOpts) -> anyhow::Result<u8> {
         )
         .await
         .map_err(|e| exit125(&e))?;
+    trace("attached");
     let waiter = spawn_wait(c, &id, if o.rm { "removed" } else { "next-exit" });
     let _raw = (o.tty && stdin && stream::stdin_is_tty())
         .then(RawMode::enter)
@@ -1028,11 +1046,14 @@ async fn run_container(c: &Client, o: ContainerOpts) -> anyhow::Result<u8> {
         }
         return Err(e);
     }
+    trace("started");
     if o.tty && stream::stdout_is_tty() {
         stream::follow_resize(c, format!("/containers/{id}"));
     }
     stream::pump(io, o.tty, stdin).await?;
+    trace("output ended");
     let code = waiter.await?.map_err(|e| exit125(&e))?;
+    trace("wait returned");
     Ok(code.clamp(0, 255) as u8)
 }
 

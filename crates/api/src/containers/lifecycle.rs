@@ -68,6 +68,7 @@ impl ContainerService {
             runtime_root: self.paths.runtime_root.clone(),
             log_path: self.log_path(&id),
         };
+        let t0 = Instant::now();
         let cfg_path = dir.join(hull_shim::CONFIG_FILE);
         hull_runtime::state::write_atomic(&cfg_path, &serde_json::to_vec(&cfg).unwrap_or_default())
             .map_err(io_err("writing", &cfg_path))?;
@@ -92,6 +93,11 @@ impl ContainerService {
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);
         }
+        tracing::debug!(
+            container = %id,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "start: the shim reported (spawn, runtime create and start)"
+        );
         let report: Report = serde_json::from_str(&line).unwrap_or(Report {
             pid: None,
             error: Some(format!(
@@ -135,7 +141,13 @@ impl ContainerService {
 
     fn watch_child(self: Arc<Self>, id: String, mut child: Child) {
         let _ = child.wait();
+        let t0 = Instant::now();
         self.exited(&id);
+        tracing::debug!(
+            container = %id,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "exit recorded (and --rm removal done)"
+        );
     }
 
     /// A shim that is not our child (hulld restarted): poll until it is gone.
@@ -295,7 +307,7 @@ impl ContainerService {
             if cancelled() {
                 return Ok(None);
             }
-            std::thread::sleep(POLL);
+            super::logs::pause(POLL);
         }
     }
 
@@ -320,6 +332,7 @@ impl ContainerService {
             if t.removed.len() > 256 {
                 t.removed.remove(0);
             }
+            super::logs::changed();
             rec
         };
         if rec.running() {
@@ -328,9 +341,15 @@ impl ContainerService {
                 rec.state.shim_pid
             );
         }
+        let t0 = Instant::now();
         for p in super::create::destroy(self, &id) {
             tracing::warn!("container {id}: cleaning up: {p}");
         }
+        tracing::debug!(
+            container = %id,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "remove: rootfs, layer and directories cleaned up"
+        );
         Ok(())
     }
 }
