@@ -6,7 +6,8 @@
 # `busybox sleep`, `--network none`; the container's own process is not counted.
 #
 # RSS is VmRSS (/proc/PID/status); PSS (/proc/PID/smaps_rollup) splits shared pages among
-# the processes that map them, so C shims of one binary do not count its text C times.
+# the processes that map them, so C shims of one binary do not count its text C times; USS
+# (Private_Clean + Private_Dirty) is what the process alone holds: freed when it ends.
 #
 # Usage: sudo bench/daemon-memory.sh
 # Env:
@@ -48,7 +49,7 @@ hulld_pid= dockerd_pid=
 ours() {
   for p in /proc/[0-9]*; do
     local pid=${p#/proc/}
-    [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
+    if [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ]; then continue; fi
     if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$work"; then echo "$pid"; fi
   done
 }
@@ -91,13 +92,18 @@ wait_sock() {
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+uss() { awk '/^Private_(Clean|Dirty):/ {t += $2} END {print t + 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 sum() { local t=0 x; for x in "$@"; do t=$((t + x)); done; echo $t; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-row() { printf '%-44s %9s %9s\n' "$1" "$(mb "$2")" "$(mb "$3")"; }
+row() { printf '%-46s %9s %9s %9s\n' "$1" "$(mb "$2")" "$(mb "$3")" "${4:+$(mb "$4")}"; }
 # pids of our processes whose comm is $1
-named() { for pid in $(ours); do [ "$(cat /proc/$pid/comm 2>/dev/null)" = "$1" ] && echo "$pid"; done; }
+named() {
+  for pid in $(ours); do
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]; then echo "$pid"; fi
+  done
+}
 
-printf '%-44s %9s %9s\n' "" "RSS MB" "PSS MB"
+printf '%-46s %9s %9s %9s\n' "" "RSS MB" "PSS MB" "USS MB"
 
 if [[ " $engines " == *" hull "* ]]; then
   mkdir -p "$work/hull"
@@ -108,24 +114,28 @@ if [[ " $engines " == *" hull "* ]]; then
   hc="$bindir/hull -H unix://$work/hull/hull.sock"
   wait_sock "$work/hull/hull.sock" hulld "$work/hull/log"
   sleep 0.5
-  row "hulld, idle after start" "$(rss $hulld_pid)" "$(pss $hulld_pid)"
+  row "hulld, idle after start" "$(rss $hulld_pid)" "$(pss $hulld_pid)" "$(uss $hulld_pid)"
   $hc load -i "$work/busybox.tar" >/dev/null
   $hc images >/dev/null
   $hc ps -a >/dev/null
   $hc run --rm --network none busybox true
   sleep 0.5
-  r0=$(rss $hulld_pid) p0=$(pss $hulld_pid)
-  row "hulld, idle after load + run --rm" "$r0" "$p0"
+  row "hulld, after load + run --rm" "$(rss $hulld_pid)" "$(pss $hulld_pid)" "$(uss $hulld_pid)"
+  sleep 12 # tokio's idle blocking threads end after 10 s
+  r0=$(rss $hulld_pid) p0=$(pss $hulld_pid) u0=$(uss $hulld_pid)
+  row "hulld, idle 12 s later" "$r0" "$p0" "$u0"
   for i in $(seq "$C"); do $hc run -d --network none --name "m$i" busybox sleep 100000 >/dev/null; done
   sleep 1
-  r1=$(rss $hulld_pid) p1=$(pss $hulld_pid)
-  row "hulld, $C containers running" "$r1" "$p1"
+  r1=$(rss $hulld_pid) p1=$(pss $hulld_pid) u1=$(uss $hulld_pid)
+  row "hulld, $C containers running" "$r1" "$p1" "$u1"
   shims=$(named hull-shim)
   n=$(echo $shims | wc -w)
   sr=$(sum $(for s in $shims; do rss "$s"; done))
   sp=$(sum $(for s in $shims; do pss "$s"; done))
-  row "hull-shim, each (mean of $n)" "$((sr / (n > 0 ? n : 1)))" "$((sp / (n > 0 ? n : 1)))"
-  row "hull per container (shim + hulld growth/$C)" "$(((sr + r1 - r0) / C))" "$(((sp + p1 - p0) / C))"
+  su=$(sum $(for s in $shims; do uss "$s"; done))
+  d=$((n > 0 ? n : 1))
+  row "hull-shim, each (mean of $n)" "$((sr / d))" "$((sp / d))" "$((su / d))"
+  row "hull per container (shim + hulld growth/$C)" "$(((sr + r1 - r0) / C))" "$(((sp + p1 - p0) / C))" "$(((su + u1 - u0) / C))"
 fi
 
 if [[ " $engines " == *" docker "* ]]; then
@@ -143,23 +153,26 @@ if [[ " $engines " == *" docker "* ]]; then
   sleep 0.5
   dpid=$(cat "$work/docker/dockerd.pid")
   cpid=$(cat "$work/docker/exec/containerd/containerd.pid" 2>/dev/null || named containerd)
-  row "dockerd + containerd, idle after start" "$(($(rss $dpid) + $(rss $cpid)))" "$(($(pss $dpid) + $(pss $cpid)))"
+  row "dockerd + containerd, idle after start" "$(($(rss $dpid) + $(rss $cpid)))" "$(($(pss $dpid) + $(pss $cpid)))" "$(($(uss $dpid) + $(uss $cpid)))"
   $dc load -i "$work/busybox.tar" >/dev/null
   $dc images >/dev/null
   $dc ps -a >/dev/null
   $dc run --rm --network none busybox true
   sleep 0.5
-  r0=$(($(rss $dpid) + $(rss $cpid))) p0=$(($(pss $dpid) + $(pss $cpid)))
-  row "dockerd + containerd, idle after load + run" "$r0" "$p0"
-  row "  dockerd alone" "$(rss $dpid)" "$(pss $dpid)"
+  sleep 12
+  r0=$(($(rss $dpid) + $(rss $cpid))) p0=$(($(pss $dpid) + $(pss $cpid))) u0=$(($(uss $dpid) + $(uss $cpid)))
+  row "dockerd + containerd, after load + run, 12 s" "$r0" "$p0" "$u0"
+  row "  dockerd alone" "$(rss $dpid)" "$(pss $dpid)" "$(uss $dpid)"
   for i in $(seq "$C"); do $dc run -d --network none --name "m$i" busybox sleep 100000 >/dev/null; done
   sleep 1
-  r1=$(($(rss $dpid) + $(rss $cpid))) p1=$(($(pss $dpid) + $(pss $cpid)))
-  row "dockerd + containerd, $C containers" "$r1" "$p1"
+  r1=$(($(rss $dpid) + $(rss $cpid))) p1=$(($(pss $dpid) + $(pss $cpid))) u1=$(($(uss $dpid) + $(uss $cpid)))
+  row "dockerd + containerd, $C containers" "$r1" "$p1" "$u1"
   shims=$(named containerd-shim)
   n=$(echo $shims | wc -w)
   sr=$(sum $(for s in $shims; do rss "$s"; done))
   sp=$(sum $(for s in $shims; do pss "$s"; done))
-  row "containerd-shim-runc-v2, each (mean of $n)" "$((sr / (n > 0 ? n : 1)))" "$((sp / (n > 0 ? n : 1)))"
-  row "docker per container (shim + growth/$C)" "$(((sr + r1 - r0) / C))" "$(((sp + p1 - p0) / C))"
+  su=$(sum $(for s in $shims; do uss "$s"; done))
+  d=$((n > 0 ? n : 1))
+  row "containerd-shim-runc-v2, each (mean of $n)" "$((sr / d))" "$((sp / d))" "$((su / d))"
+  row "docker per container (shim + growth/$C)" "$(((sr + r1 - r0) / C))" "$(((sp + p1 - p0) / C))" "$(((su + u1 - u0) / C))"
 fi
