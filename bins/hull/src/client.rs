@@ -181,6 +181,18 @@ impl Client {
         body: Option<(Bytes, &str)>,
         upgrade: bool,
     ) -> anyhow::Result<Response<Incoming>> {
+        self.send_with(method, path, body, upgrade, &[]).await
+    }
+
+    /// [`Client::send`] with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &str)>,
+        upgrade: bool,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<Response<Incoming>> {
         let io = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
@@ -198,6 +210,9 @@ impl Client {
             );
         if upgrade {
             req = req.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
         }
         let body = match body {
             Some((b, ct)) => {
@@ -221,7 +236,18 @@ impl Client {
         path: &str,
         body: Option<(Bytes, &str)>,
     ) -> anyhow::Result<Response<Incoming>> {
-        let resp = self.send(method, path, body, false).await?;
+        self.call_with(method, path, body, &[]).await
+    }
+
+    /// [`Client::call`] with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &str)>,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<Response<Incoming>> {
+        let resp = self.send_with(method, path, body, false, headers).await?;
         if resp.status().as_u16() >= 400 {
             let status = resp.status();
             let bytes = resp.into_body().collect().await?.to_bytes();

@@ -638,7 +638,8 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
                 println!("Using default tag: latest");
                 path.push_str("?tag=latest");
             }
-            let resp = c.call(Method::POST, &path, None).await?;
+            let auth = [("X-Registry-Auth", crate::auth::header_for(&name))];
+            let resp = c.call_with(Method::POST, &path, None, &auth).await?;
             let mut p = Progress::new(quiet);
             json_lines(resp, |v| p.show(&v).map(|_| true)).await?;
             p.finish();
@@ -866,7 +867,8 @@ async fn pull(c: &Client, name: &str, quiet: bool, platform: Option<&str>) -> an
     if let Some(p) = platform {
         path.push_str(&format!("&platform={}", q(p)));
     }
-    let resp = c.call(Method::POST, &path, None).await?;
+    let auth = [("X-Registry-Auth", crate::auth::header_for(name))];
+    let resp = c.call_with(Method::POST, &path, None, &auth).await?;
     let mut p = Progress::new(quiet);
     json_lines(resp, |v| p.show(&v).map(|_| true)).await?;
     p.finish();
@@ -922,8 +924,9 @@ async fn pull_for_run(c: &Client, image: &str, quiet: bool) -> anyhow::Result<()
         q(&repo),
         q(tag.as_deref().unwrap_or("latest"))
     );
+    let auth = [("X-Registry-Auth", crate::auth::header_for(image))];
     let resp = c
-        .call(Method::POST, &path, None)
+        .call_with(Method::POST, &path, None, &auth)
         .await
         .map_err(|e| exit125(&e))?;
     let r = json_lines(resp, |v| {

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod auth;
 mod client;
 mod cmds;
 mod fmt;

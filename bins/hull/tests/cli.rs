@@ -127,8 +127,11 @@ impl Hulld {
     }
 
     fn hull(&self, args: &[&str]) -> Output {
+        let cfg = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&cfg);
         Command::new(hull_bin())
             .args(args)
+            .env("DOCKER_CONFIG", &cfg)
             .env("HULL_HOST", format!("unix://{}", self.socket.display()))
             .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
@@ -561,4 +564,114 @@ fn hull_cli_over_mutual_tls() {
         "{}",
         String::from_utf8_lossy(&plain.stderr)
     );
+}
+
+/// A private Debian `docker-registry` on 127.0.0.1 with htpasswd users, stopped by its pid.
+struct Registry {
+    child: Child,
+    _dir: tempfile::TempDir,
+    host: String,
+}
+
+impl Registry {
+    fn start(user: &str, password: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.path().join("storage");
+        std::fs::create_dir(&storage).unwrap();
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("running htpasswd");
+        assert!(out.status.success());
+        let htpasswd = dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, out.stdout).unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: hull-test\n    path: {}\n",
+                storage.display(),
+                htpasswd.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let r = Registry {
+            child,
+            _dir: dir,
+            host: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&r.host).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn hull_cli_push_and_pull_with_credentials() {
+    if !preflight() {
+        return;
+    }
+    if !Path::new("/usr/bin/docker-registry").exists() || !Path::new("/usr/bin/htpasswd").exists() {
+        assert!(
+            std::env::var("HULL_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "docker-registry and htpasswd are needed (scripts/install-deps)"
+        );
+        eprintln!("SKIP: docker-registry or htpasswd missing");
+        return;
+    }
+    let d = Hulld::start();
+    let tar = busybox_tar(d.dir.path());
+    d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    let reg = Registry::start("hull", "s3cret");
+    let image = format!("{}/hull/bb:v1", reg.host);
+    d.ok(&["tag", "busybox", &image]);
+    // No credentials: the registry refuses the push.
+    let (code, _, err) = d.code(&["push", &image]);
+    assert_ne!(code, 0, "pushed without credentials");
+    assert!(!err.is_empty());
+    // docker login's entry in DOCKER_CONFIG: sent as X-Registry-Auth.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("hull:s3cret");
+    std::fs::write(
+        d.dir.path().join("docker-config/config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host),
+    )
+    .unwrap();
+    let out = d.ok(&["push", &image]);
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    let out = d.ok(&["rmi", &image]);
+    assert!(out.contains(&format!("Untagged: {image}")), "{out}");
+    let out = d.ok(&["pull", &image]);
+    assert!(out.trim_end().ends_with(&image), "{out}");
+    assert!(d
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains(&image));
+    // run pulls what is missing.
+    d.ok(&["rmi", &image]);
+    let (code, out, err) = d.code(&["run", "--rm", &image, "echo", "pulled"]);
+    assert_eq!((code, out.as_str()), (0, "pulled\n"), "{err}");
+    assert!(err.contains("Unable to find image"), "{err}");
 }
