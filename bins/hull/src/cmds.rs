@@ -427,7 +427,11 @@ fn time_arg(s: &str) -> anyhow::Result<String> {
         "ms" => 0.001,
         _ => bail!("{s:?}: unknown duration unit {unit:?}"),
     };
-    Ok(format!("{}", fmt::now() - (n * mult) as i64))
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    Ok(format!("{:.9}", (now - n * mult).max(0.0)))
 }
 
 fn is_api(e: &anyhow::Error, status: u16) -> bool {

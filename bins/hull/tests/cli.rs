@@ -264,6 +264,22 @@ fn hull_cli_drives_hulld() {
     // load (not a terminal: docker's quiet output) and the images table.
     let out = d.ok(&["load", "-i", tar.to_str().unwrap()]);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
+    // On a terminal (util-linux `script` gives it a pty): a progress bar per layer.
+    let out = Command::new("script")
+        .args(["-qec"])
+        .arg(format!("{} load -i {}", hull_bin(), tar.to_str().unwrap()))
+        .arg("/dev/null")
+        .env("HULL_HOST", format!("unix://{}", d.socket.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running script (util-linux)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains("Loading layer") && tty.contains("[====="),
+        "{tty}"
+    );
+    assert!(tty.contains("Loaded image: busybox:latest"), "{tty}");
     let images = d.ok(&["images"]);
     assert_eq!(
         header(&images),
@@ -276,6 +292,11 @@ fn hull_cli_drives_hulld() {
         row.trim_end().ends_with("MB") || row.trim_end().ends_with("kB"),
         "{row}"
     );
+    // events: the loads so far, in docker's line format, ended by --until.
+    let ev = d.ok(&["events", "--since", "0", "--until", "0s"]);
+    let line = ev.lines().find(|l| l.contains(" image load ")).expect(&ev);
+    assert!(line.ends_with("(name=busybox:latest)"), "{ev}");
+    assert!(line.starts_with("20") && line.contains('T'), "{ev}");
     let ids = d.ok(&["images", "-q"]);
     assert_eq!(ids.trim().len(), 12, "{ids}");
 
