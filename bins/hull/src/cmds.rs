@@ -1057,11 +1057,37 @@ async fn run_container(c: &Client, o: ContainerOpts) -> anyhow::Result<u8> {
     if o.tty && stream::stdout_is_tty() {
         stream::follow_resize(c, format!("/containers/{id}"));
     }
+    if !o.tty {
+        proxy_signals(c, &id);
+    }
     stream::pump(io, o.tty, stdin).await?;
     trace("output ended");
     let code = waiter.await?.map_err(|e| exit125(&e))?;
     trace("wait returned");
     Ok(code.clamp(0, 255) as u8)
+}
+
+/// docker's --sig-proxy: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 sent to the CLI go to
+/// the container (without a TTY; with one, the terminal sends ^C itself).
+fn proxy_signals(c: &Client, id: &str) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+    ] {
+        let Ok(mut sig) = signal(kind) else { continue };
+        let c = c.clone();
+        let path = format!("/containers/{id}/kill?signal={name}");
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                let _ = c.post(&path, None).await;
+            }
+        });
+    }
 }
 
 async fn start(

@@ -316,6 +316,35 @@ fn hull_cli_drives_hulld() {
     let (code, _, err) = d.code(&["frobnicate"]);
     assert_eq!(code, 125, "{err}");
 
+    // SIGTERM to `hull run` goes to the container (docker's --sig-proxy).
+    let mut child = Command::new(hull_bin())
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .env("HULL_HOST", format!("unix://{}", d.socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!((st.code(), rest.as_str()), (Some(7), "got-term\n"));
+
     // run -d, ps, logs, exec, inspect, stop, rm.
     let id = d
         .ok(&[
