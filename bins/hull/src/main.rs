@@ -29,7 +29,7 @@ pub const DEFAULT_HOST: &str = "unix:///run/hull/hull.sock";
 #[command(
     name = "hull",
     version,
-    about = "hull: run containers with hulld, docker's commands and flags",
+    about = "hull: run containers with hulld, docker's commands and flags (also as `container X`, `image X`)",
     disable_help_subcommand = true
 )]
 pub struct Cli {
@@ -74,6 +74,40 @@ impl Cli {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::management_commands;
+
+    fn m(a: &[&str]) -> Vec<String> {
+        management_commands(a.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn management_commands_map_to_plain_ones() {
+        assert_eq!(m(&["hull", "container", "ls", "-a"]), ["hull", "ps", "-a"]);
+        assert_eq!(
+            m(&["hull", "-H", "unix:///x", "image", "ls"]),
+            ["hull", "-H", "unix:///x", "images"]
+        );
+        assert_eq!(
+            m(&["hull", "image", "rm", "busybox"]),
+            ["hull", "rmi", "busybox"]
+        );
+        assert_eq!(
+            m(&["hull", "image", "inspect", "busybox"]),
+            ["hull", "inspect", "--type", "image", "busybox"]
+        );
+        assert_eq!(
+            m(&["hull", "container", "stop", "x"]),
+            ["hull", "stop", "x"]
+        );
+        assert_eq!(
+            m(&["hull", "run", "image", "ls"]),
+            ["hull", "run", "image", "ls"]
+        );
+    }
+}
+
 /// An error carrying the exit code docker would use.
 #[derive(Debug)]
 pub struct Exit(pub u8);
@@ -86,8 +120,45 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// docker's management commands as the plain ones: `container ls` is `ps`, `image ls`
+/// is `images`, `image rm` is `rmi`, `container X`/`image X` is `X` (`image inspect` with
+/// `--type image`).
+fn management_commands(mut args: Vec<String>) -> Vec<String> {
+    const WITH_VALUE: [&str; 5] = ["-H", "--host", "--tlscacert", "--tlscert", "--tlskey"];
+    let mut i = 1;
+    while i < args.len() && args[i].starts_with('-') {
+        i += if WITH_VALUE.contains(&args[i].as_str()) {
+            2
+        } else {
+            1
+        };
+    }
+    if i + 1 >= args.len() {
+        return args;
+    }
+    let group = args[i].clone();
+    let sub = args[i + 1].clone();
+    let replace: Option<Vec<&str>> = match (group.as_str(), sub.as_str()) {
+        ("container", "ls" | "list" | "ps") => Some(vec!["ps"]),
+        ("container", "remove") => Some(vec!["rm"]),
+        ("container", "inspect") => Some(vec!["inspect", "--type", "container"]),
+        ("container", _) => Some(vec![sub.as_str()]),
+        ("image", "ls" | "list") => Some(vec!["images"]),
+        ("image", "rm" | "remove") => Some(vec!["rmi"]),
+        ("image", "inspect") => Some(vec!["inspect", "--type", "image"]),
+        ("image", _) => Some(vec![sub.as_str()]),
+        _ => None,
+    };
+    if let Some(r) = replace {
+        let r: Vec<String> = r.into_iter().map(String::from).collect();
+        args.splice(i..i + 2, r);
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = management_commands(std::env::args().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {

@@ -297,6 +297,7 @@ fn hull_cli_drives_hulld() {
     let line = ev.lines().find(|l| l.contains(" image load ")).expect(&ev);
     assert!(line.ends_with("(name=busybox:latest)"), "{ev}");
     assert!(line.starts_with("20") && line.contains('T'), "{ev}");
+    assert_eq!(d.ok(&["image", "ls"]), images, "image ls is images");
     let ids = d.ok(&["images", "-q"]);
     assert_eq!(ids.trim().len(), 12, "{ids}");
 
@@ -383,6 +384,7 @@ fn hull_cli_drives_hulld() {
     );
     assert!(row.contains("\"sh -c echo $GREETIN…\""), "{row}");
     assert_eq!(d.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(d.ok(&["container", "ls", "-q"]).trim(), &id[..12]);
     assert_eq!(
         d.ok(&["ps", "--format", "{{.ID}} {{.Names}}"]).trim(),
         format!("{} web", &id[..12])
