@@ -427,6 +427,23 @@ fn hull_cli_drives_hulld() {
     assert!(ps.contains("Exited ("), "{ps}");
     assert_eq!(d.ok(&["rm", "web"]).trim(), "web");
     assert!(d.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    // create + start -a: the output and the container's exit code; kill -s + wait.
+    let made = d.ok(&[
+        "create",
+        "--name",
+        "once",
+        "busybox",
+        "sh",
+        "-c",
+        "echo again; exit 5",
+    ]);
+    assert_eq!(made.trim().len(), 64, "{made}");
+    let (code, out, err) = d.code(&["start", "-a", "once"]);
+    assert_eq!((code, out.as_str()), (5, "again\n"), "{err}");
+    d.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]);
+    assert_eq!(d.ok(&["kill", "-s", "KILL", "sleeper"]).trim(), "sleeper");
+    assert_eq!(d.ok(&["wait", "sleeper"]).trim(), "137");
+    assert_eq!(d.ok(&["rm", "once", "sleeper"]), "once\nsleeper\n");
     let (code, _, err) = d.code(&["rm", "web"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such container"), "{err}");
