@@ -44,6 +44,21 @@ pub struct Flags {
     /// namespace). Default: the bridge hull0.
     #[arg(short = 'b', long, value_name = "none")]
     pub bridge: Option<String>,
+    /// Use TLS (hull requires --tlsverify for tcp://; --tls alone is refused).
+    #[arg(long)]
+    pub tls: bool,
+    /// Require every TCP client to present a certificate signed by --tlscacert (mutual TLS).
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// CA certificates (PEM) that clients' certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// The server's certificate (PEM, chain allowed).
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
     /// JSON configuration file (daemon.json keys). Default /etc/hull/daemon.json, if present.
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
@@ -64,6 +79,11 @@ struct File {
     /// Containers' default log driver (json-file or none) and its options.
     log_driver: Option<String>,
     log_opts: Option<std::collections::BTreeMap<String, String>>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
 }
 
 /// The merged settings.
@@ -80,6 +100,8 @@ pub struct Config {
     /// daemon.json's `log-driver` and `log-opts` (checked when the container service opens).
     pub log_driver: Option<String>,
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// `--tlsverify` with its files: tcp:// hosts are served with mutual TLS.
+    pub tls: Option<crate::listen::TlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +124,8 @@ pub enum ConfigError {
     LogLevel(String),
     #[error("--bridge {0:?}: only \"none\" is supported (the default network's bridge is hull0)")]
     Bridge(String),
+    #[error("{0}")]
+    Tls(String),
     #[error("{what} {path}: must be an absolute path")]
     Relative { what: &'static str, path: PathBuf },
 }
@@ -161,6 +185,15 @@ pub fn load(flags: Flags) -> Result<Config, ConfigError> {
         file.insecure_registries.is_some(),
     );
     pick("bridge", flags.bridge.is_some(), file.bridge.is_some());
+    pick("tls", flags.tls, file.tls.is_some());
+    pick("tlsverify", flags.tlsverify, file.tlsverify.is_some());
+    pick(
+        "tlscacert",
+        flags.tlscacert.is_some(),
+        file.tlscacert.is_some(),
+    );
+    pick("tlscert", flags.tlscert.is_some(), file.tlscert.is_some());
+    pick("tlskey", flags.tlskey.is_some(), file.tlskey.is_some());
     if !both.is_empty() {
         return Err(ConfigError::Conflict(both.join(", ")));
     }
@@ -185,7 +218,35 @@ pub fn load(flags: Flags) -> Result<Config, ConfigError> {
         (_, Some(h)) if !h.is_empty() => h,
         _ => vec![DEFAULT_HOST.to_string()],
     };
+    let tlsverify = flags.tlsverify || file.tlsverify.unwrap_or(false);
+    let tls_only = flags.tls || file.tls.unwrap_or(false);
+    let ca = flags.tlscacert.or(file.tlscacert);
+    let cert = flags.tlscert.or(file.tlscert);
+    let key = flags.tlskey.or(file.tlskey);
+    let tls = if tlsverify {
+        match (ca, cert, key) {
+            (Some(ca), Some(cert), Some(key)) => Some(crate::listen::TlsFiles { ca, cert, key }),
+            _ => {
+                return Err(ConfigError::Tls(
+                    "--tlsverify needs --tlscacert, --tlscert and --tlskey".into(),
+                ))
+            }
+        }
+    } else {
+        if tls_only {
+            return Err(ConfigError::Tls(
+                "--tls without --tlsverify would accept any client; hull serves TCP only with mutual TLS: add --tlsverify and --tlscacert".into(),
+            ));
+        }
+        if ca.is_some() || cert.is_some() || key.is_some() {
+            return Err(ConfigError::Tls(
+                "--tlscacert/--tlscert/--tlskey are used only with --tlsverify".into(),
+            ));
+        }
+        None
+    };
     let cfg = Config {
+        tls,
         hosts,
         data_root: flags
             .data_root

@@ -169,11 +169,28 @@ async fn wait_for_signal() -> anyhow::Result<&'static str> {
 }
 
 fn run(cfg: config::Config) -> anyhow::Result<()> {
-    let sockets: Vec<PathBuf> = cfg
+    let addrs: Vec<listen::Addr> = cfg
         .hosts
         .iter()
-        .map(|h| listen::socket_path(h))
+        .map(|h| listen::parse_addr(h, cfg.tls.is_some()))
         .collect::<Result<_, _>>()?;
+    let sockets: Vec<PathBuf> = addrs
+        .iter()
+        .filter_map(|a| match a {
+            listen::Addr::Unix(p) => Some(p.clone()),
+            listen::Addr::Tcp(_) => None,
+        })
+        .collect();
+    let mut tcp = Vec::new();
+    for a in &addrs {
+        if let listen::Addr::Tcp(sa) = a {
+            let files = cfg.tls.as_ref().expect("parse_addr checked TLS");
+            tcp.push((*sa, listen::bind_tcp(*sa)?, listen::tls_acceptor(files)?));
+        }
+    }
+    if cfg.tls.is_some() && tcp.is_empty() {
+        tracing::warn!("--tlsverify given but no tcp:// host to serve it on");
+    }
     private_dir(&cfg.data_root, 0o700)?;
     private_dir(&cfg.exec_root, 0o700)?;
     let auth_dir = cfg.exec_root.join("auth");
@@ -236,6 +253,12 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
                 .with_context(|| format!("listening on {}", path.display()))?;
             tracing::info!("API listen on {}", path.display());
             tokio::spawn(hull_api::serve(l, daemon.clone()));
+        }
+        for (addr, l, acceptor) in tcp {
+            let l = tokio::net::TcpListener::from_std(l)
+                .with_context(|| format!("listening on {addr}"))?;
+            tracing::info!("API listen on tcp://{addr} (mutual TLS)");
+            tokio::spawn(listen::serve_tls(l, acceptor, daemon.clone()));
         }
         tracing::info!(
             data_root = %cfg.data_root.display(),

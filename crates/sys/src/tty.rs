@@ -31,3 +31,20 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
         Err(io::Error::last_os_error())
     }
 }
+
+/// The window size (rows, columns) of the terminal behind `fd` (TIOCGWINSZ).
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: the pointer refers to a live, writable winsize for the duration of the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    if rc == 0 {
+        Ok((ws.ws_row, ws.ws_col))
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

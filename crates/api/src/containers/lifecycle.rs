@@ -94,6 +94,7 @@ impl ContainerService {
             ..Default::default()
         };
         self.fill_shim_config(&rec, &mut cfg);
+        let t0 = Instant::now();
         let cfg_path = dir.join(hull_shim::CONFIG_FILE);
         hull_runtime::state::write_atomic(&cfg_path, &serde_json::to_vec(&cfg).unwrap_or_default())
             .map_err(io_err("writing", &cfg_path))?;
@@ -119,6 +120,11 @@ impl ContainerService {
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);
         }
+        tracing::debug!(
+            container = %id,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "start: the shim reported (spawn, runtime create and start)"
+        );
         let report: Report = serde_json::from_str(&line).unwrap_or(Report {
             pid: None,
             error: Some(format!(
@@ -167,15 +173,36 @@ impl ContainerService {
 
     /// Follows the shim (restarts it reports in state.json) until it ends.
     fn watch_child(self: Arc<Self>, id: String, mut child: Child) {
+        // The shim's exit is seen at once (a thread waits for it); meanwhile restarts it
+        // reports in state.json are synced every WATCH.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::Builder::new()
+            .name("shim-wait".into())
+            .stack_size(64 << 10)
+            .spawn(move || {
+                let _ = child.wait();
+                let _ = tx.send(());
+            });
+        if let Err(e) = waiter {
+            tracing::warn!("container {id}: cannot start the shim's waiter thread: {e}");
+        }
         loop {
-            let done = !matches!(child.try_wait(), Ok(None));
+            let done = !matches!(
+                rx.recv_timeout(WATCH),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
             self.sync_shim_state(&id);
             if done {
                 break;
             }
-            std::thread::sleep(WATCH);
         }
+        let t0 = Instant::now();
         self.exited(&id);
+        tracing::debug!(
+            container = %id,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "exit recorded (and --rm removal done)"
+        );
     }
 
     /// A shim that is not our child (hulld restarted): poll until it is gone.
@@ -438,7 +465,7 @@ impl ContainerService {
             if cancelled() {
                 return Ok(None);
             }
-            std::thread::sleep(POLL);
+            super::logs::pause(POLL);
         }
     }
 
@@ -466,6 +493,7 @@ impl ContainerService {
             if t.removed.len() > 256 {
                 t.removed.remove(0);
             }
+            super::logs::changed();
             rec
         };
         if rec.running() {
@@ -474,10 +502,16 @@ impl ContainerService {
                 rec.state.shim_pid
             );
         }
+        let t0 = Instant::now();
         for p in super::create::destroy(self, &id) {
             tracing::warn!("container {id}: cleaning up: {p}");
         }
         self.emit("destroy", &rec, &[]);
+        tracing::debug!(
+            container = %id,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "remove: rootfs, layer and directories cleaned up"
+        );
         Ok(())
     }
 }

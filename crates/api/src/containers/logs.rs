@@ -6,7 +6,25 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
+
+/// Wakes the pollers (log followers, `wait`) when a container record changes, so an exit is
+/// seen at once rather than at the next poll (which cost `run --rm` 25 ms on average).
+static CHANGES: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A container record changed (started, exited, removed).
+pub(crate) fn changed() {
+    let mut g = CHANGES.0.lock().unwrap_or_else(|e| e.into_inner());
+    *g = g.wrapping_add(1);
+    CHANGES.1.notify_all();
+}
+
+/// Sleeps for `max` at most, less when a record changes meanwhile.
+pub(crate) fn pause(max: Duration) {
+    let g = CHANGES.0.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = CHANGES.1.wait_timeout(g, max);
+}
 
 /// Which entries and how (`GET /containers/{id}/logs`'s parameters).
 #[derive(Debug, Clone, Default)]
@@ -143,7 +161,7 @@ pub fn stream(
                 finishing = true;
                 continue;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            pause(Duration::from_millis(50));
         }
     }
 }

@@ -302,6 +302,7 @@ impl ContainerService {
             tracing::error!("container {}: saving its record: {e}", rec.id);
         }
         t.records.insert(rec.id.clone(), rec);
+        logs::changed();
     }
 }
 

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# `run --rm busybox true`, CLI start to CLI exit, for hull and its peers in one run:
+#   hull-docker  Debian's docker CLI against hulld
+#   hull         the hull CLI against hulld
+#   docker       Debian's docker CLI against a private dockerd (own data-root, exec-root,
+#                socket, inside `unshare -n`, cgroups below /hull/bench-*)
+#   podman       podman with private --root/--runroot (runc: crun refuses hybrid cgroups
+#                with v2 controllers; nofile/nproc 1024: podman's default rlimits for root
+#                exceed this machine's hard limits and runc cannot raise them)
+# Every container runs with `--network none` (hulld runs with --bridge none, dockerd with
+# --bridge=none), so no engine spends time on networking. The same busybox image
+# (scripts/mk-busybox-image.sh) is loaded into each engine. Each engine first runs
+# `echo marker` and must print it, so a broken engine cannot post a fast time.
+#
+# Usage: sudo bench/run-rm.sh
+# Env:
+#   N=30                      runs per engine (hyperfine, after 3 warm-up runs)
+#   BENCH_ENGINES="hull-docker hull docker podman"
+#   HULL_BIN_DIR=DIR          hulld, hull-shim and hull (default: build --release)
+#   KEEP=1                    keep the work directory (hyperfine JSON, daemon logs)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+N=${N:-30}
+engines=${BENCH_ENGINES:-hull-docker hull docker podman}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "run-rm: needs root" >&2
+  exit 2
+fi
+command -v hyperfine >/dev/null || { echo "run-rm: needs hyperfine (scripts/install-deps)" >&2; exit 2; }
+
+if [ -n "${HULL_BIN_DIR:-}" ]; then
+  bindir=$HULL_BIN_DIR
+else
+  target=${CARGO_TARGET_DIR:-target}
+  case "$target" in /*) ;; *) target=$root/$target ;; esac
+  export PATH=$PATH:/root/.cargo/bin:${HOME:-/root}/.cargo/bin
+  echo "run-rm: cargo build --release -p hulld-bin -p hull-shim -p hull-cli" >&2
+  (cd "$root" && cargo build --quiet --release -p hulld-bin -p hull-shim -p hull-cli)
+  bindir=$target/release
+fi
+
+work=$(mktemp -d /tmp/hull-bench-run-rm.XXXXXX)
+chmod 711 "$work"
+cg="hull/bench-run-rm-$$"
+# dockerd makes these even with private roots; remove the ones it made.
+host_paths=(/etc/docker /run/docker /run/docker/plugins /run/containerd /run/containerd/s)
+declare -A existed
+for p in "${host_paths[@]}"; do [ -e "$p" ] && existed[$p]=1; done
+hulld_pid= dockerd_pid=
+
+cleanup() {
+  set +e
+  if [ -n "$hulld_pid" ]; then kill -TERM "$hulld_pid" 2>/dev/null; wait "$hulld_pid" 2>/dev/null; fi
+  if [ -n "$dockerd_pid" ]; then
+    local cpid
+    cpid=$(cat "$work/docker/exec/containerd/containerd.pid" 2>/dev/null)
+    kill -TERM "$dockerd_pid" 2>/dev/null
+    wait "$dockerd_pid" 2>/dev/null
+    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
+      sleep 1
+      kill -KILL "$cpid" 2>/dev/null
+    fi
+  fi
+  # Processes still holding our directories (shims): by pid.
+  for p in /proc/[0-9]*; do
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$work"; then
+      kill -KILL "${p#/proc/}" 2>/dev/null
+    fi
+  done
+  awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null
+  done
+  for d in $(find /sys/fs/cgroup -maxdepth 4 -type d -path "*/$cg" 2>/dev/null); do
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  for ((i = ${#host_paths[@]} - 1; i >= 0; i--)); do
+    p=${host_paths[$i]}
+    [ -z "${existed[$p]:-}" ] && [ -e "$p" ] && rm -rf "$p"
+  done
+  if [ -n "${KEEP:-}" ]; then echo "run-rm: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+echo "run-rm: building the busybox image" >&2
+bash "$root/scripts/mk-busybox-image.sh" "$work/busybox.tar" >/dev/null 2>&1
+
+wait_sock() { # socket, name, log
+  for _ in $(seq 200); do
+    curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "run-rm: $2 did not start:" >&2
+  tail -20 "$3" >&2
+  exit 1
+}
+
+declare -A cmd
+need_hulld=0
+for e in $engines; do case "$e" in hull | hull-docker) need_hulld=1 ;; esac; done
+
+if [ $need_hulld = 1 ]; then
+  mkdir -p "$work/hull"
+  echo '{}' >"$work/hull/daemon.json"
+  "$bindir/hulld" --bridge none -H "unix://$work/hull/hull.sock" --data-root "$work/hull/data" \
+    --exec-root "$work/hull/exec" --config-file "$work/hull/daemon.json" >"$work/hull/log" 2>&1 &
+  hulld_pid=$!
+  wait_sock "$work/hull/hull.sock" hulld "$work/hull/log"
+  "$bindir/hull" -H "unix://$work/hull/hull.sock" load -i "$work/busybox.tar" >/dev/null
+  cmd[hull-docker]="docker -H unix://$work/hull/hull.sock run --rm --network none busybox"
+  cmd[hull]="$bindir/hull -H unix://$work/hull/hull.sock run --rm --network none busybox"
+fi
+
+if [[ " $engines " == *" docker "* ]]; then
+  mkdir -p "$work/docker"
+  echo '{}' >"$work/docker/daemon.json"
+  unshare --net -- dockerd --config-file "$work/docker/daemon.json" --data-root "$work/docker/data" \
+    --exec-root "$work/docker/exec" --pidfile "$work/docker/dockerd.pid" \
+    --host "unix://$work/docker/docker.sock" --bridge=none --iptables=false --ip6tables=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=false --storage-driver=overlay2 \
+    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent="/$cg/docker" \
+    >"$work/docker/log" 2>&1 &
+  dockerd_pid=$!
+  wait_sock "$work/docker/docker.sock" dockerd "$work/docker/log"
+  docker -H "unix://$work/docker/docker.sock" load -i "$work/busybox.tar" >/dev/null
+  cmd[docker]="docker -H unix://$work/docker/docker.sock run --rm --network none busybox"
+fi
+
+if [[ " $engines " == *" podman "* ]]; then
+  mkdir -p "$work/podman"
+  pm="podman --root $work/podman/root --runroot $work/podman/run --runtime runc --cgroup-manager cgroupfs --events-backend none --storage-driver overlay --tmpdir $work/podman/tmp"
+  $pm load -i "$work/busybox.tar" >/dev/null 2>&1
+  cmd[podman]="$pm run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --cgroup-parent=/$cg/podman busybox"
+fi
+
+args=()
+for e in $engines; do
+  [ -n "${cmd[$e]:-}" ] || { echo "run-rm: unknown engine $e" >&2; exit 2; }
+  out=$(${cmd[$e]} echo bench-marker 2>&1) || true
+  if [ "$out" != bench-marker ]; then
+    echo "run-rm: $e does not run busybox (expected 'bench-marker'): $out" >&2
+    exit 1
+  fi
+  args+=(-n "$e" "${cmd[$e]} true")
+done
+
+echo "run-rm: N=$N, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+hyperfine -N --style basic --warmup 3 --runs "$N" --export-json "$work/hyperfine.json" "${args[@]}" >&2
+
+echo
+printf '%-12s %10s %10s %10s\n' engine "median ms" "mean ms" "min ms"
+jq -r '.results[] | [.command, (.median*1000), (.mean*1000), (.min*1000)] | @tsv' "$work/hyperfine.json" |
+  while IFS=$'\t' read -r name med mean min; do
+    printf '%-12s %10.1f %10.1f %10.1f\n' "$name" "$med" "$mean" "$min"
+  done
+echo
+for base in docker podman; do
+  b=$(jq -r --arg b "$base" '.results[] | select(.command == $b) | .median' "$work/hyperfine.json")
+  [ -n "$b" ] || continue
+  for h in hull hull-docker; do
+    x=$(jq -r --arg h "$h" '.results[] | select(.command == $h) | .median' "$work/hyperfine.json")
+    [ -n "$x" ] && awk -v b="$b" -v x="$x" -v n="$base/$h" 'BEGIN { printf "%-20s %6.1fx faster\n", n, b / x }'
+  done
+done

@@ -1,0 +1,746 @@
+//! e2e (root): a private hulld (temporary state, `--bridge none`, stopped by its pid) driven
+//! by the hull CLI: load with its output, the images and ps tables, run --rm exit codes,
+//! run -d + logs + exec + inspect + stop + rm, version. hulld must be built next to hull
+//! (`cargo build -p hulld-bin`; a workspace build does it).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Root and busybox-static, or a skip (a failure with HULL_REQUIRE_PEERS=1).
+fn preflight() -> bool {
+    let mut missing = Vec::new();
+    if !is_root() {
+        missing.push("root".to_string());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        missing.push("/bin/busybox".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("hull CLI e2e tests need {}", missing.join(", "));
+    if std::env::var("HULL_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{msg}; HULL_REQUIRE_PEERS=1 makes this a failure");
+    }
+    eprintln!("SKIP {msg}");
+    false
+}
+
+fn hull_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hull")
+}
+
+fn hulld_bin() -> PathBuf {
+    let p = Path::new(hull_bin()).with_file_name("hulld");
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p hulld-bin)",
+        p.display()
+    );
+    p
+}
+
+struct Hulld {
+    child: Child,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Hulld {
+    fn start() -> Hulld {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Hulld {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
+        let socket = dir.path().join("run/hull.sock");
+        std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
+        let log = std::fs::File::create(dir.path().join("hulld.log")).unwrap();
+        let child = Command::new(hulld_bin())
+            .args(["--bridge", "none", "-H"])
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--config-file")
+            .arg(dir.path().join("daemon.json"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting hulld");
+        let mut d = Hulld { child, dir, socket };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = d.child.try_wait() {
+                panic!("hulld exited ({st}): {}", d.log());
+            }
+            if d.ping() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hulld did not answer: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = UnixStream::connect(&self.socket) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if s.write_all(b"GET /_ping HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.contains("200 OK")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hulld.log")).unwrap_or_default()
+    }
+
+    fn hull(&self, args: &[&str]) -> Output {
+        let cfg = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&cfg);
+        Command::new(hull_bin())
+            .args(args)
+            .env("DOCKER_CONFIG", &cfg)
+            .env("HULL_HOST", format!("unix://{}", self.socket.display()))
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running hull")
+    }
+
+    /// Runs hull, asserts success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.hull(args);
+        assert!(
+            out.status.success(),
+            "hull {args:?} failed ({}): {}\n--- hulld log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn code(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.hull(args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Kills the shims and containers this daemon's records name, unmounts what is left.
+    fn kill_leftovers(&self) {
+        let data = self.dir.path().join("data/containers");
+        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read(e.path().join("container.json")) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for key in ["pid", "shim_pid"] {
+                let pid = rec["state"][key].as_i64().unwrap_or(0);
+                if pid > 0 {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let me = self.dir.path().display().to_string();
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&me))
+            .collect();
+        for m in mounts.iter().rev() {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+    }
+}
+
+impl Drop for Hulld {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(self.child.try_wait(), Ok(Some(_))) {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill_leftovers();
+    }
+}
+
+/// The busybox image of scripts/mk-busybox-image.sh.
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let out = dir.join("busybox.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mk-busybox-image.sh");
+    let st = Command::new("bash")
+        .arg(script)
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "scripts/mk-busybox-image.sh failed");
+    out
+}
+
+/// The header cells of a table (split on runs of 2+ spaces, as docker's columns are).
+fn header(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hull_cli_drives_hulld() {
+    if !preflight() {
+        return;
+    }
+    let d = Hulld::start();
+    let tar = busybox_tar(d.dir.path());
+
+    // version: the client's and the server's.
+    let v = d.ok(&["version"]);
+    assert!(
+        v.contains("Client: hull") && v.contains("Server: hull"),
+        "{v}"
+    );
+    assert!(v.contains("API version:      1.43"), "{v}");
+    assert_eq!(
+        d.ok(&["version", "--format", "{{.Server.ApiVersion}}"])
+            .trim(),
+        "1.43"
+    );
+
+    // load (not a terminal: docker's quiet output) and the images table.
+    let out = d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: busybox:latest"), "{out}");
+    // On a terminal (util-linux `script` gives it a pty): a progress bar per layer.
+    let out = Command::new("script")
+        .args(["-qec"])
+        .arg(format!("{} load -i {}", hull_bin(), tar.to_str().unwrap()))
+        .arg("/dev/null")
+        .env("HULL_HOST", format!("unix://{}", d.socket.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running script (util-linux)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains("Loading layer") && tty.contains("[====="),
+        "{tty}"
+    );
+    assert!(tty.contains("Loaded image: busybox:latest"), "{tty}");
+    let images = d.ok(&["images"]);
+    assert_eq!(
+        header(&images),
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+        "{images}"
+    );
+    let row = images.lines().nth(1).expect("a busybox row");
+    assert!(row.starts_with("busybox      latest    "), "{images}");
+    assert!(
+        row.trim_end().ends_with("MB") || row.trim_end().ends_with("kB"),
+        "{row}"
+    );
+    // events: the loads so far, in docker's line format, ended by --until.
+    let ev = d.ok(&["events", "--since", "0", "--until", "0s"]);
+    let line = ev.lines().find(|l| l.contains(" image load ")).expect(&ev);
+    assert!(line.ends_with("(name=busybox:latest)"), "{ev}");
+    assert!(line.starts_with("20") && line.contains('T'), "{ev}");
+    assert_eq!(d.ok(&["image", "ls"]), images, "image ls is images");
+    let ids = d.ok(&["images", "-q"]);
+    assert_eq!(ids.trim().len(), 12, "{ids}");
+
+    // run --rm: output and the container's exit code; 127 for a missing command; 125 for a
+    // bad flag value and for a daemon refusal.
+    let (code, out, _) = d.code(&["run", "--rm", "busybox", "sh", "-c", "echo out; exit 3"]);
+    assert_eq!((code, out.as_str()), (3, "out\n"));
+    let (code, _, err) = d.code(&["run", "--rm", "busybox", "/nonexistent"]);
+    assert_eq!(code, 127, "{err}");
+    let (code, _, err) = d.code(&["run", "--rm", "-m", "lots", "busybox", "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("lots"), "{err}");
+    let (code, _, err) = d.code(&["run", "--rm", "--init", "busybox", "true"]);
+    assert_eq!(code, 125, "{err}");
+    let (code, _, err) = d.code(&["run", "--rm", "no-such-image-here:v9", "true"]);
+    assert_eq!(code, 125, "{err}");
+    let (code, _, err) = d.code(&["frobnicate"]);
+    assert_eq!(code, 125, "{err}");
+
+    // SIGTERM to `hull run` goes to the container (docker's --sig-proxy).
+    let mut child = Command::new(hull_bin())
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .env("HULL_HOST", format!("unix://{}", d.socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!((st.code(), rest.as_str()), (Some(7), "got-term\n"));
+
+    // run -d, ps, logs, exec, inspect, stop, rm.
+    let id = d
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-e",
+            "GREETING=hello",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $GREETING; exec sleep 1000",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = d.ok(&["ps"]);
+    assert_eq!(
+        header(&ps),
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ],
+        "{ps}"
+    );
+    let row = ps.lines().find(|l| l.starts_with(&id[..12])).expect(&ps);
+    assert!(
+        row.contains("busybox") && row.contains("Up ") && row.ends_with("web"),
+        "{ps}"
+    );
+    assert!(row.contains("\"sh -c echo $GREETIN…\""), "{row}");
+    assert_eq!(d.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(d.ok(&["container", "ls", "-q"]).trim(), &id[..12]);
+    assert_eq!(
+        d.ok(&["ps", "--format", "{{.ID}} {{.Names}}"]).trim(),
+        format!("{} web", &id[..12])
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if d.ok(&["logs", "web"]) == "hello\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "logs: {}",
+            d.ok(&["logs", "web"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, err) = d.code(&[
+        "exec",
+        "-e",
+        "X=in-exec",
+        "-w",
+        "/tmp",
+        "web",
+        "sh",
+        "-c",
+        "echo $X $(pwd); exit 4",
+    ]);
+    assert_eq!((code, out.as_str()), (4, "in-exec /tmp\n"), "{err}");
+    let inspect: serde_json::Value = serde_json::from_str(&d.ok(&["inspect", "web"])).unwrap();
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    assert_eq!(inspect[0]["State"]["Running"], true);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
+        "running"
+    );
+    let (code, _, err) = d.code(&["inspect", "nothing-by-this-name"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(d.ok(&["stop", "-t", "1", "web"]).trim(), "web");
+    let ps = d.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited ("), "{ps}");
+    assert_eq!(d.ok(&["rm", "web"]).trim(), "web");
+    assert!(d.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    // create + start -a: the output and the container's exit code; kill -s + wait.
+    let made = d.ok(&[
+        "create",
+        "--name",
+        "once",
+        "busybox",
+        "sh",
+        "-c",
+        "echo again; exit 5",
+    ]);
+    assert_eq!(made.trim().len(), 64, "{made}");
+    let (code, out, err) = d.code(&["start", "-a", "once"]);
+    assert_eq!((code, out.as_str()), (5, "again\n"), "{err}");
+    d.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]);
+    assert_eq!(d.ok(&["kill", "-s", "KILL", "sleeper"]).trim(), "sleeper");
+    assert_eq!(d.ok(&["wait", "sleeper"]).trim(), "137");
+    assert_eq!(d.ok(&["rm", "once", "sleeper"]), "once\nsleeper\n");
+    let (code, _, err) = d.code(&["rm", "web"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("No such container"), "{err}");
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `NAME-ca.pem` and a leaf `LEAF.pem`/`LEAF-key.pem` signed by it with extensions `ext`.
+fn pki(dir: &Path, ca: &str, leaves: &[(&str, &str)]) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}-ca-key.pem"),
+            "-out",
+            &format!("{ca}-ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={ca} CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    for (leaf, ext) in leaves {
+        std::fs::write(dir.join(format!("{leaf}.ext")), ext).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{leaf}-key.pem"),
+                "-out",
+                &format!("{leaf}.csr"),
+                "-subj",
+                &format!("/CN={leaf}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{leaf}.csr"),
+                "-CA",
+                &format!("{ca}-ca.pem"),
+                "-CAkey",
+                &format!("{ca}-ca-key.pem"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &format!("{leaf}.pem"),
+                "-extfile",
+                &format!("{leaf}.ext"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn hull_cli_over_mutual_tls() {
+    if !preflight() {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let p = certs.path();
+    pki(
+        p,
+        "good",
+        &[
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ],
+    );
+    pki(p, "other", &[("stranger", "extendedKeyUsage=clientAuth\n")]);
+    let f = |n: &str| p.join(n).display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Hulld::start_with(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "--tlscert",
+        &f("server.pem"),
+        "--tlskey",
+        &f("server-key.pem"),
+    ]);
+    let hull = |args: &[&str]| {
+        Command::new(hull_bin())
+            .args(args)
+            .env_remove("HULL_HOST")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env("DOCKER_CERT_PATH", "/nonexistent")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ok = hull(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "--tlscert",
+        &f("client.pem"),
+        "--tlskey",
+        &f("client-key.pem"),
+        "version",
+        "--format",
+        "{{.Server.ApiVersion}}",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&ok.stderr),
+        d.log()
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1.43");
+    // Another CA's client certificate, or none: refused by the daemon.
+    let bad = hull(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "--tlscert",
+        &f("stranger.pem"),
+        "--tlskey",
+        &f("stranger-key.pem"),
+        "ps",
+    ]);
+    assert!(!bad.status.success(), "another CA's client was served");
+    let none = hull(&[
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &f("good-ca.pem"),
+        "ps",
+    ]);
+    assert!(
+        !none.status.success(),
+        "a client without a certificate was served"
+    );
+    // No --tlsverify: the CLI will not talk plain TCP.
+    let plain = hull(&["-H", &tcp, "ps"]);
+    assert!(!plain.status.success());
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("--tlsverify"),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+}
+
+/// A private Debian `docker-registry` on 127.0.0.1 with htpasswd users, stopped by its pid.
+struct Registry {
+    child: Child,
+    _dir: tempfile::TempDir,
+    host: String,
+}
+
+impl Registry {
+    fn start(user: &str, password: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.path().join("storage");
+        std::fs::create_dir(&storage).unwrap();
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("running htpasswd");
+        assert!(out.status.success());
+        let htpasswd = dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, out.stdout).unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: hull-test\n    path: {}\n",
+                storage.display(),
+                htpasswd.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let r = Registry {
+            child,
+            _dir: dir,
+            host: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&r.host).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn hull_cli_push_and_pull_with_credentials() {
+    if !preflight() {
+        return;
+    }
+    if !Path::new("/usr/bin/docker-registry").exists() || !Path::new("/usr/bin/htpasswd").exists() {
+        assert!(
+            std::env::var("HULL_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "docker-registry and htpasswd are needed (scripts/install-deps)"
+        );
+        eprintln!("SKIP: docker-registry or htpasswd missing");
+        return;
+    }
+    let d = Hulld::start();
+    let tar = busybox_tar(d.dir.path());
+    d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    let reg = Registry::start("hull", "s3cret");
+    let image = format!("{}/hull/bb:v1", reg.host);
+    d.ok(&["tag", "busybox", &image]);
+    // No credentials: the registry refuses the push.
+    let (code, _, err) = d.code(&["push", &image]);
+    assert_ne!(code, 0, "pushed without credentials");
+    assert!(!err.is_empty());
+    // docker login's entry in DOCKER_CONFIG: sent as X-Registry-Auth.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("hull:s3cret");
+    std::fs::write(
+        d.dir.path().join("docker-config/config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host),
+    )
+    .unwrap();
+    let out = d.ok(&["push", &image]);
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    let out = d.ok(&["rmi", &image]);
+    assert!(out.contains(&format!("Untagged: {image}")), "{out}");
+    let out = d.ok(&["pull", &image]);
+    assert!(out.trim_end().ends_with(&image), "{out}");
+    assert!(d
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains(&image));
+    // run pulls what is missing.
+    d.ok(&["rmi", &image]);
+    let (code, out, err) = d.code(&["run", "--rm", &image, "echo", "pulled"]);
+    assert_eq!((code, out.as_str()), (0, "pulled\n"), "{err}");
+    assert!(err.contains("Unable to find image"), "{err}");
+}
