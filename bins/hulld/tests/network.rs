@@ -34,6 +34,21 @@ fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Link names in the daemon's namespace once `settled` holds for them (up to 10 s: a
+/// stopped container's veths go with its namespace, which the kernel destroys
+/// asynchronously), or as they are then.
+fn links_when(d: &Hulld, settled: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut l = links(d);
+    for _ in 0..100 {
+        if settled(&l) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        l = links(d);
+    }
+    l
+}
+
 /// Link names in the daemon's namespace.
 fn links(d: &Hulld) -> Vec<String> {
     text(&in_ns(d, &["ip", "-o", "link"]))
@@ -317,7 +332,11 @@ fn user_networks_resolve_names_and_stay_apart() {
     d.ok(CLI, &["network", "rm", "n1", "n2", "n3"]);
     let pruned = d.ok(CLI, &["network", "ls", "--filter", "type=custom", "-q"]);
     assert_eq!(pruned.trim(), "");
-    assert_eq!(links(&d), ["lo", "hull0"], "links left");
+    assert_eq!(
+        links_when(&d, |l| l == ["lo", "hull0"]),
+        ["lo", "hull0"],
+        "links left"
+    );
     let addrs = text(&in_ns(&d, &["ip", "-4", "-o", "addr"]));
     assert!(!addrs.contains("10.9"), "addresses left: {addrs}");
     let nft = rules(&d);
@@ -406,11 +425,15 @@ fn published_ports_none_and_container_mode() {
     );
 
     // Stopping withdraws the rules; starting again installs them.
-    let veths = |d: &Hulld| links(d).iter().filter(|l| l.starts_with("veth")).count();
-    let before = veths(&d);
+    let veths = |l: &[String]| l.iter().filter(|l| l.starts_with("veth")).count();
+    let before = veths(&links(&d));
     d.ok(CLI, &["stop", "-t", "1", "web"]);
     assert!(!rules(&d).contains("18080"), "{}", rules(&d));
-    assert_eq!(veths(&d), before - 1, "a stopped container holds no veth");
+    assert_eq!(
+        veths(&links_when(&d, |l| veths(l) == before - 1)),
+        before - 1,
+        "a stopped container holds no veth"
+    );
     let c = inspect(&d, "container", "web");
     assert_eq!(c["NetworkSettings"]["IPAddress"], "", "{c}");
     d.ok(CLI, &["start", "web"]);
@@ -494,7 +517,11 @@ fn published_ports_none_and_container_mode() {
     for c in ["web", "udp"] {
         d.ok(CLI, &["rm", "-f", c]);
     }
-    assert_eq!(links(&d), ["lo", "hull0"], "links left");
+    assert_eq!(
+        links_when(&d, |l| l == ["lo", "hull0"]),
+        ["lo", "hull0"],
+        "links left"
+    );
     assert!(!rules(&d).contains("hull ep"), "{}", rules(&d));
 }
 
@@ -556,8 +583,10 @@ fn restart_keeps_networks_and_published_ports() {
         d.ok(CLI, &["rm", "-f", c]);
     }
     d.ok(CLI, &["network", "rm", "keep"]);
-    assert!(!links(&d)
-        .iter()
-        .any(|l| l.starts_with("veth") || l.starts_with("br-")));
+    let gone = |l: &[String]| {
+        !l.iter()
+            .any(|l| l.starts_with("veth") || l.starts_with("br-"))
+    };
+    assert!(gone(&links_when(&d, gone)));
     assert!(!rules(&d).contains("hull ep"));
 }

@@ -164,6 +164,9 @@ pub fn create(
             bridge: plan.bridge.to_owned(),
         })?;
     let host_ifname = host_ifname(plan.network_id, plan.container_id);
+    // The same container's previous endpoint may still be on its way out with its old
+    // namespace (teardown leaves the veth to the kernel): remove it now.
+    delete(host, &host_ifname)?;
     let mac = plan.mac.unwrap_or_else(|| mac_for(plan.address));
     host.create_veth(&VethSpec {
         name: &host_ifname,
@@ -268,6 +271,15 @@ fn loopback_up_with(nl: &mut Netlink) -> Result<(), EndpointError> {
 
 /// Deletes the veth pair whose host end is `host_ifname`; one already gone (its
 /// namespace died with the container) is not an error.
+/// [`delete`] over a netlink socket of its own in `netns` (for a thread of its own).
+pub fn delete_in(netns: BorrowedFd<'_>, host_ifname: &str) -> Result<(), EndpointError> {
+    let mut nl = Netlink::open_in(netns).map_err(|source| EndpointError::DeleteVeth {
+        host_ifname: host_ifname.to_owned(),
+        source,
+    })?;
+    delete(&mut nl, host_ifname)
+}
+
 pub fn delete(host: &mut Netlink, host_ifname: &str) -> Result<(), EndpointError> {
     let err = |source| EndpointError::DeleteVeth {
         host_ifname: host_ifname.to_owned(),

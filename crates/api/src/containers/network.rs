@@ -596,22 +596,77 @@ impl ContainerService {
     }
 
     fn remove_network_state(&self, id: &str) {
+        let path = self.exec_dir(id).join("netns");
+        // When nothing else lives in the namespace, unpinning it destroys it and the kernel
+        // deletes the veths with it; an explicit delete would make every exit wait ~25 ms.
+        let goes_away = path.exists() && !self.netns_shared(id);
+        let mut leftover = Vec::new();
         if let Some(mgr) = &self.network {
             for n in mgr.networks().unwrap_or_default() {
                 if !n.endpoints.contains_key(id) {
                     continue;
                 }
-                if let Err(e) = mgr.teardown(&NetworkMode::Network(n.name.clone()), id) {
+                let mode = NetworkMode::Network(n.name.clone());
+                let done = if goes_away {
+                    mgr.teardown_leaving_veth(&mode, id)
+                        .map(|v| leftover.extend(v))
+                } else {
+                    mgr.teardown(&mode, id)
+                };
+                if let Err(e) = done {
                     tracing::warn!("container {id}: removing its endpoint on {}: {e}", n.name);
                 }
             }
         }
-        let path = self.exec_dir(id).join("netns");
         if path.exists() {
             if let Err(e) = netns::unpin(&path) {
                 tracing::warn!("container {id}: {e}");
             }
         }
+        if let (false, Some(mgr)) = (leftover.is_empty(), &self.network) {
+            // Should something still hold the namespace, its veths would keep released
+            // addresses: check once it had time to go, and delete what is left.
+            let ns = match mgr.host_netns().try_clone_to_owned() {
+                Ok(ns) => ns,
+                Err(e) => {
+                    tracing::warn!("container {id}: cannot check for its old veths: {e}");
+                    return;
+                }
+            };
+            let cid = id.to_string();
+            let spawned = std::thread::Builder::new()
+                .name("veth-reaper".into())
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    for name in leftover {
+                        if let Err(e) = hull_network::endpoint::delete_in(ns.as_fd(), &name) {
+                            tracing::warn!("container {cid}: removing its old veth {name}: {e}");
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("container {id}: cannot check for its old veths: {e}");
+            }
+        }
+    }
+
+    /// Whether a running container joined `id`'s network namespace (`container:` mode).
+    fn netns_shared(&self, id: &str) -> bool {
+        let t = self.table();
+        let name = t
+            .records
+            .get(id)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        t.records.values().any(|r| {
+            r.id != id
+                && r.running()
+                && r.network_mode.strip_prefix("container:").is_some_and(|x| {
+                    !x.is_empty()
+                        && (x == name || x.trim_start_matches('/') == name || id.starts_with(x))
+                })
+        })
     }
 
     /// At rm: the same as [`ContainerService::detach_network`].
