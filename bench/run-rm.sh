@@ -7,8 +7,12 @@
 #   podman       podman with private --root/--runroot (runc: crun refuses hybrid cgroups
 #                with v2 controllers; nofile/nproc 1024: podman's default rlimits for root
 #                exceed this machine's hard limits and runc cannot raise them)
-# Every container runs with `--network none` (hulld runs with --bridge none, dockerd with
-# --bridge=none), so no engine spends time on networking. The same busybox image
+# NET=none (default): every container runs with `--network none` (hulld runs with
+# --bridge none, dockerd with --bridge=none), so no engine spends time on networking.
+# NET=bridge: each daemon runs in a network namespace of its own (`unshare -n`) with its
+# default bridge, and `run --rm busybox true` uses it, as a plain `docker run` does
+# (veth, address, NAT rules; dockerd with its iptables rules in that namespace). podman
+# is left out there: rootful podman would set its bridge up in the caller's namespace. The same busybox image
 # (scripts/mk-busybox-image.sh) is loaded into each engine. Each engine first runs
 # `echo marker` and must print it, so a broken engine cannot post a fast time.
 #
@@ -18,12 +22,18 @@
 #   BENCH_ENGINES="hull-docker hull docker podman"
 #   HULL_BIN_DIR=DIR          hulld, hull-shim and hull (default: build --release)
 #   KEEP=1                    keep the work directory (hyperfine JSON, daemon logs)
+#   NET=none|bridge           the containers' network (see above)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 N=${N:-30}
-engines=${BENCH_ENGINES:-hull-docker hull docker podman}
+NET=${NET:-none}
+case $NET in
+none) engines=${BENCH_ENGINES:-hull-docker hull docker podman}; netflag="--network none" ;;
+bridge) engines=${BENCH_ENGINES:-hull-docker hull docker}; netflag="" ;;
+*) echo "run-rm: NET=$NET: use none or bridge" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
   echo "run-rm: needs root" >&2
@@ -104,28 +114,35 @@ for e in $engines; do case "$e" in hull | hull-docker) need_hulld=1 ;; esac; don
 if [ $need_hulld = 1 ]; then
   mkdir -p "$work/hull"
   echo '{}' >"$work/hull/daemon.json"
-  "$bindir/hulld" --bridge none -H "unix://$work/hull/hull.sock" --data-root "$work/hull/data" \
-    --exec-root "$work/hull/exec" --config-file "$work/hull/daemon.json" >"$work/hull/log" 2>&1 &
+  if [ "$NET" = bridge ]; then hull_net=(unshare -n --); else hull_net=(env); fi
+  if [ "$NET" = bridge ]; then bridge_flag=(); else bridge_flag=(--bridge none); fi
+  "${hull_net[@]}" "$bindir/hulld" "${bridge_flag[@]}" -H "unix://$work/hull/hull.sock" \
+    --data-root "$work/hull/data" --exec-root "$work/hull/exec" \
+    --config-file "$work/hull/daemon.json" >"$work/hull/log" 2>&1 &
   hulld_pid=$!
   wait_sock "$work/hull/hull.sock" hulld "$work/hull/log"
   "$bindir/hull" -H "unix://$work/hull/hull.sock" load -i "$work/busybox.tar" >/dev/null
-  cmd[hull-docker]="docker -H unix://$work/hull/hull.sock run --rm --network none busybox"
-  cmd[hull]="$bindir/hull -H unix://$work/hull/hull.sock run --rm --network none busybox"
+  cmd[hull-docker]="docker -H unix://$work/hull/hull.sock run --rm $netflag busybox"
+  cmd[hull]="$bindir/hull -H unix://$work/hull/hull.sock run --rm $netflag busybox"
 fi
 
 if [[ " $engines " == *" docker "* ]]; then
   mkdir -p "$work/docker"
   echo '{}' >"$work/docker/daemon.json"
+  if [ "$NET" = bridge ]; then
+    docker_net=()
+  else
+    docker_net=(--bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false)
+  fi
   unshare --net -- dockerd --config-file "$work/docker/daemon.json" --data-root "$work/docker/data" \
     --exec-root "$work/docker/exec" --pidfile "$work/docker/dockerd.pid" \
-    --host "unix://$work/docker/docker.sock" --bridge=none --iptables=false --ip6tables=false \
-    --ip-forward=false --ip-masq=false --userland-proxy=false --storage-driver=overlay2 \
+    --host "unix://$work/docker/docker.sock" "${docker_net[@]}" --userland-proxy=false --storage-driver=overlay2 \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent="/$cg/docker" \
     >"$work/docker/log" 2>&1 &
   dockerd_pid=$!
   wait_sock "$work/docker/docker.sock" dockerd "$work/docker/log"
   docker -H "unix://$work/docker/docker.sock" load -i "$work/busybox.tar" >/dev/null
-  cmd[docker]="docker -H unix://$work/docker/docker.sock run --rm --network none busybox"
+  cmd[docker]="docker -H unix://$work/docker/docker.sock run --rm $netflag busybox"
 fi
 
 if [[ " $engines " == *" podman "* ]]; then
@@ -146,7 +163,7 @@ for e in $engines; do
   args+=(-n "$e" "${cmd[$e]} true")
 done
 
-echo "run-rm: N=$N, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "run-rm: NET=$NET, N=$N, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 hyperfine -N --style basic --warmup 3 --runs "$N" --export-json "$work/hyperfine.json" "${args[@]}" >&2
 
 echo
