@@ -48,6 +48,19 @@ pub trait HostLookup {
     /// A text file of the container's image (`/etc/passwd`, `/etc/group`), read inside the
     /// rootfs. None: the image has no such file.
     fn rootfs_file(&self, path: &str) -> Option<String>;
+    /// hulld's own capability bounding set (bit n: capability n). `--privileged` and
+    /// `--cap-add ALL` get the capabilities in it, not more: the runtime cannot grant what it
+    /// lacks (capset fails with EPERM). None: unknown, every capability.
+    fn bounding_set(&self) -> Option<u64> {
+        own_bounding_set()
+    }
+}
+
+/// The `CapBnd` line of /proc/self/status.
+pub fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// A host device node, as stat(2) shows it.
@@ -235,7 +248,7 @@ pub fn build_spec(
         });
     }
     let opts = security::SecurityOpts::parse(&host.security_opt)?;
-    let caps = security::capabilities(host)?;
+    let caps = security::capabilities(host, ctx.host.bounding_set())?;
     let ns = namespaces::plan(id, cfg, host, ctx)?;
     let process = process::build(cfg, host, image, ctx, &caps, &opts, &ns)?;
     let mounts = mounts::build(cfg, host, image, ctx, &ns)?;

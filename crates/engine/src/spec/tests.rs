@@ -27,6 +27,9 @@ pub(super) struct MockHost {
 }
 
 impl HostLookup for MockHost {
+    fn bounding_set(&self) -> Option<u64> {
+        None
+    }
     fn hard_limit(&self, typ: PosixRlimitType) -> Option<u64> {
         match typ {
             PosixRlimitType::RlimitNofile => self.nofile_hard,
