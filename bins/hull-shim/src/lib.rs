@@ -42,6 +42,9 @@ pub struct ExitInfo {
     pub code: i32,
     /// RFC 3339.
     pub finished_at: String,
+    /// The kernel's OOM killer killed a process of the container (Docker's State.OOMKilled).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// The one line the shim reports on its stdout once the container runs (or failed to).
@@ -240,10 +243,13 @@ fn monitor(dir: &Path, cfg: &ShimConfig, rt: &Runtime, pid: i32, outputs: Output
     for c in copiers {
         let _ = c.join();
     }
+    // Read before the cgroup goes: v1 memory.oom_control / v2 memory.events "oom_kill".
+    let oom_killed = rt.stats(&cfg.id).is_ok_and(|s| s.memory.oom_kill > 0);
     if let Err(e) = rt.delete(&cfg.id, true) {
         eprintln!("hull-shim: deleting the container's runtime state: {e}");
     }
     let info = ExitInfo {
+        oom_killed,
         code,
         finished_at: hull_runtime::state::now_rfc3339(),
     };

@@ -44,6 +44,9 @@ pub struct RunState {
     pub error: String,
     /// How many times it has exited (waiters for the next exit compare it).
     pub exits: u64,
+    /// The last run ended with the OOM killer killing one of its processes.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl Default for RunState {
@@ -57,6 +60,7 @@ impl Default for RunState {
             finished_at: ZERO_TIME.into(),
             error: String::new(),
             exits: 0,
+            oom_killed: false,
         }
     }
 }
