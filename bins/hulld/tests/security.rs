@@ -781,6 +781,28 @@ fn flags_memory_cpu_limits() {
     );
     assert!(cpu == "50000" || cpu == "50000 100000", "{cpu}");
 
+    // Beyond the host: 400 at create, as Docker (a cgroup write would fail at start).
+    let err = d.fails(CLI, &["run", "--rm", "--cpus", "1000", "busybox", "true"]);
+    assert!(err.contains("CPUs available"), "{err}");
+    let err = d.fails(
+        CLI,
+        &["run", "--rm", "--cpuset-cpus", "999", "busybox", "true"],
+    );
+    assert!(
+        err.contains("CpusetCpus") && err.contains("available"),
+        "{err}"
+    );
+    let err = d.fails(
+        CLI,
+        &["run", "--rm", "--cpuset-mems", "999", "busybox", "true"],
+    );
+    assert!(
+        err.contains("CpusetMems") && err.contains("available"),
+        "{err}"
+    );
+    let err = d.fails(CLI, &["run", "--rm", "-m", "1m", "busybox", "true"]);
+    assert!(err.contains("Memory") && err.contains("6MB"), "{err}");
+
     let out = sh(
         &d,
         &["--cpuset-cpus", "0"],

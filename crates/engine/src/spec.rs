@@ -54,6 +54,18 @@ pub trait HostLookup {
     fn bounding_set(&self) -> Option<u64> {
         own_bounding_set()
     }
+    /// The host's online CPUs (`0-3`), for `--cpus` and `--cpuset-cpus`. None: not checked.
+    fn online_cpus(&self) -> Option<String> {
+        std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+    /// The host's online memory nodes (`0`), for `--cpuset-mems`. None: not checked.
+    fn online_mems(&self) -> Option<String> {
+        std::fs::read_to_string("/sys/devices/system/node/online")
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
 }
 
 /// The `CapBnd` line of /proc/self/status.
@@ -198,6 +210,15 @@ pub enum SpecBuildError {
     },
     #[error("{field}: {value:?} is not a CPU/node list such as 0-3,5")]
     Cpuset { field: &'static str, value: String },
+    #[error("{field}: requested {what} {value:?} are not available; available: {available}")]
+    CpusetUnavailable {
+        field: &'static str,
+        what: &'static str,
+        value: String,
+        available: String,
+    },
+    #[error("NanoCpus: {value} is out of range; the range of CPUs is from 0.01 to {count}.00, as there are only {count} CPUs available")]
+    TooManyCpus { value: i64, count: usize },
     #[error("Devices[{index}]: reading host device {path}: {source}")]
     DeviceLookup {
         index: usize,

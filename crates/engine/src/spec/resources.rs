@@ -68,6 +68,20 @@ fn valid_cpuset(s: &str) -> bool {
     })
 }
 
+/// The members of a valid CPU/node list (`0-3,5`); None if a range is backwards.
+fn cpuset_members(s: &str) -> Option<std::collections::BTreeSet<u32>> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b - a > 65536 {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    Some(out)
+}
+
 /// `c 1:3 rwm`, `b 8:* r`, `a *:* rwm`.
 fn parse_cgroup_rule(index: usize, text: &str) -> Result<LinuxDeviceCgroup, SpecBuildError> {
     let bad = || SpecBuildError::DeviceCgroupRule {
@@ -191,6 +205,16 @@ pub(super) fn build(
             other: "CpuPeriod",
         });
     }
+    // Docker: at most as many CPUs as the host has.
+    if let Some(online) = ctx.host.online_cpus().as_deref().and_then(cpuset_members) {
+        let count = online.len();
+        if host.nano_cpus > (count as i64) * 1_000_000_000 {
+            return Err(SpecBuildError::TooManyCpus {
+                value: host.nano_cpus,
+                count,
+            });
+        }
+    }
     let (quota, period) = if host.nano_cpus != 0 {
         let quota = host.nano_cpus / (1_000_000_000 / CPU_PERIOD);
         range(
@@ -225,11 +249,31 @@ pub(super) fn build(
         ("CpusetCpus", &host.cpuset_cpus),
         ("CpusetMems", &host.cpuset_mems),
     ] {
-        if !value.is_empty() && !valid_cpuset(value) {
+        if value.is_empty() {
+            continue;
+        }
+        let Some(wanted) = cpuset_members(value).filter(|_| valid_cpuset(value)) else {
             return Err(SpecBuildError::Cpuset {
                 field,
                 value: value.clone(),
             });
+        };
+        // Docker refuses CPUs and nodes the host lacks (the cgroup write would fail at
+        // start with ERANGE).
+        let (online, what) = if field == "CpusetCpus" {
+            (ctx.host.online_cpus(), "CPUs")
+        } else {
+            (ctx.host.online_mems(), "memory nodes")
+        };
+        if let Some(available) = online {
+            if cpuset_members(&available).is_some_and(|a| !wanted.is_subset(&a)) {
+                return Err(SpecBuildError::CpusetUnavailable {
+                    field,
+                    what,
+                    value: value.clone(),
+                    available,
+                });
+            }
         }
     }
     if quota != 0
@@ -396,5 +440,13 @@ mod tests {
         assert!(!valid_cpuset("0-"));
         assert!(!valid_cpuset("a"));
         assert!(!valid_cpuset("1,,2"));
+        assert_eq!(
+            cpuset_members("0-2,5")
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [0, 1, 2, 5]
+        );
+        assert!(cpuset_members("3-1").is_none());
     }
 }

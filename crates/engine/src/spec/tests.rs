@@ -30,6 +30,12 @@ impl HostLookup for MockHost {
     fn bounding_set(&self) -> Option<u64> {
         None
     }
+    fn online_cpus(&self) -> Option<String> {
+        Some("0-3".into())
+    }
+    fn online_mems(&self) -> Option<String> {
+        Some("0".into())
+    }
     fn hard_limit(&self, typ: PosixRlimitType) -> Option<u64> {
         match typ {
             PosixRlimitType::RlimitNofile => self.nofile_hard,
