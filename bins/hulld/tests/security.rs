@@ -531,6 +531,19 @@ fn flags_allowed_by_daemon_policy() {
     assert_eq!(bounding & !full_caps(), 0);
     assert_eq!(hex(field(&status, "CapEff:")), bounding, "{status}");
     assert_eq!(hex(field(&status, "CapBnd:")), bounding, "{status}");
+    // The host's devices, as Docker's --privileged; none of them without it.
+    let dev = [
+        "/dev/net/tun",
+        "/dev/fuse",
+        "/dev/loop-control",
+        "/dev/kmsg",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("the host has none of /dev/net/tun, /dev/fuse, /dev/loop-control, /dev/kmsg");
+    let check = format!("test -c {dev} && echo present || echo absent");
+    assert_eq!(sh(&d, &["--privileged"], &check).trim(), "present", "{dev}");
+    assert_eq!(sh(&d, &[], &check).trim(), "absent", "{dev}");
     assert_eq!(field(&status, "Seccomp:"), "0", "{status}");
 
     let status = sh(&d, &["--cap-add", "NET_ADMIN"], "cat /proc/self/status");

@@ -54,6 +54,44 @@ pub trait HostLookup {
     fn bounding_set(&self) -> Option<u64> {
         own_bounding_set()
     }
+    /// Every device node under the host's /dev, for `--privileged` (Docker's HostDevices):
+    /// not under pts, shm, mqueue or fd, and none of the standard nodes the runtime makes.
+    fn host_devices(&self) -> Vec<(PathBuf, HostDevice)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![PathBuf::from("/dev")];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(ft) = e.file_type() else { continue };
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if ft.is_dir() {
+                    let skip = ["pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev"];
+                    if !(dir == Path::new("/dev") && skip.contains(&name.as_ref())) {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                let standard = [
+                    "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx",
+                ];
+                if dir == Path::new("/dev") && standard.contains(&name.as_ref()) {
+                    continue;
+                }
+                use std::os::unix::fs::FileTypeExt;
+                if ft.is_char_device() || ft.is_block_device() {
+                    if let Ok(dev) = self.device(&path) {
+                        out.push((path, dev));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
     /// The host's online CPUs (`0-3`), for `--cpus` and `--cpuset-cpus`. None: not checked.
     fn online_cpus(&self) -> Option<String> {
         std::fs::read_to_string("/sys/devices/system/cpu/online")

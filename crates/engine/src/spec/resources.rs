@@ -112,6 +112,43 @@ fn parse_cgroup_rule(index: usize, text: &str) -> Result<LinuxDeviceCgroup, Spec
     Ok(rule(true, typ, num(major)?, num(minor)?, access))
 }
 
+/// A device node for the runtime to create, or in a user namespace (where it cannot mknod)
+/// the host's node bound.
+fn add_device(
+    ns: &NsPlan,
+    host_path: &str,
+    target: &str,
+    typ: LinuxDeviceType,
+    dev: crate::HostDevice,
+    nodes: &mut Vec<LinuxDevice>,
+    binds: &mut Vec<Mount>,
+) {
+    if ns.in_userns {
+        binds.push(
+            MountBuilder::default()
+                .destination(target)
+                .typ("bind")
+                .source(host_path)
+                .options(vec!["bind".to_owned(), "rprivate".to_owned()])
+                .build()
+                .expect("all mount fields are set"),
+        );
+    } else {
+        nodes.push(
+            LinuxDeviceBuilder::default()
+                .path(target)
+                .typ(typ)
+                .major(dev.major)
+                .minor(dev.minor)
+                .file_mode(dev.mode & 0o7777)
+                .uid(dev.uid)
+                .gid(dev.gid)
+                .build()
+                .expect("all device fields are set"),
+        );
+    }
+}
+
 /// Resources, device nodes to create, and device binds (in a user namespace, where the
 /// runtime cannot mknod, the host's node is bind-mounted instead).
 pub(super) fn build(
@@ -388,29 +425,22 @@ pub(super) fn build(
             }
         };
         rules.push(rule(true, typ, Some(dev.major), Some(dev.minor), perms));
-        if ns.in_userns {
-            binds.push(
-                MountBuilder::default()
-                    .destination(target)
-                    .typ("bind")
-                    .source(host_path)
-                    .options(vec!["bind".to_owned(), "rprivate".to_owned()])
-                    .build()
-                    .expect("all mount fields are set"),
-            );
-        } else {
-            nodes.push(
-                LinuxDeviceBuilder::default()
-                    .path(target)
-                    .typ(typ)
-                    .major(dev.major)
-                    .minor(dev.minor)
-                    .file_mode(dev.mode & 0o7777)
-                    .uid(dev.uid)
-                    .gid(dev.gid)
-                    .build()
-                    .expect("all device fields are set"),
-            );
+        add_device(ns, host_path, target, typ, dev, &mut nodes, &mut binds);
+    }
+    // --privileged: the host's device nodes too, as Docker (the cgroup rule above allows all).
+    if host.privileged {
+        for (path, dev) in ctx.host.host_devices() {
+            let typ = if dev.kind == 'b' {
+                LinuxDeviceType::B
+            } else {
+                LinuxDeviceType::C
+            };
+            let p = path.to_string_lossy().into_owned();
+            let taken = nodes.iter().any(|n| n.path() == &path)
+                || binds.iter().any(|b| b.destination() == &path);
+            if !taken {
+                add_device(ns, &p, &p, typ, dev, &mut nodes, &mut binds);
+            }
         }
     }
     for (index, text) in host.device_cgroup_rules.iter().enumerate() {

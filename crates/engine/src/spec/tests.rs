@@ -33,6 +33,19 @@ impl HostLookup for MockHost {
     fn online_cpus(&self) -> Option<String> {
         Some("0-3".into())
     }
+    fn host_devices(&self) -> Vec<(PathBuf, HostDevice)> {
+        vec![(
+            PathBuf::from("/dev/sdz"),
+            HostDevice {
+                kind: 'b',
+                major: 8,
+                minor: 0,
+                mode: 0o660,
+                uid: 0,
+                gid: 6,
+            },
+        )]
+    }
     fn online_mems(&self) -> Option<String> {
         Some("0".into())
     }
