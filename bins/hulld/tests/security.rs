@@ -411,6 +411,17 @@ fn defaults_userns_and_pids() {
     let hard: u64 = lines[4].parse().unwrap();
     assert!((1024..=1_048_576).contains(&hard), "{out}");
 
+    // Each container its own range: two at once do not share host ids.
+    let a = d.ok(CLI, &["run", "-d", "busybox", "sleep", "60"]);
+    let b = d.ok(CLI, &["run", "-d", "busybox", "sleep", "60"]);
+    let start = |id: &str| -> u64 {
+        let map = d.ok(CLI, &["exec", id.trim(), "cat", "/proc/self/uid_map"]);
+        map.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (sa, sb) = (start(&a), start(&b));
+    assert!(sa.abs_diff(sb) >= 65536, "overlapping ranges: {sa} {sb}");
+    d.ok(CLI, &["rm", "-f", a.trim(), b.trim()]);
+
     // Container root is not host root: a root-only host file stays closed to it.
     let secret = d.dir.path().join("secret");
     std::fs::create_dir(&secret).unwrap();
