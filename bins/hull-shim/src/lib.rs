@@ -106,6 +106,9 @@ pub struct ExitInfo {
     pub code: i32,
     /// RFC 3339.
     pub finished_at: String,
+    /// The kernel's OOM killer killed a process of the container (Docker's State.OOMKilled).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// The one line the shim reports on its stdout once the container runs (or failed to).
@@ -204,6 +207,7 @@ pub fn run(dir: &Path) -> u8 {
     let mut report = Some(report);
     let mut restarts = 0u64;
     let mut backoff = BACKOFF_START;
+    let mut oom_killed = false;
     let mut log = (!cfg.no_log).then(|| jsonlog::Log::open(&cfg.log_path, cfg.rotation));
     let code = loop {
         let started = match start(dir, &cfg, &rt, &env, report.is_some(), &mut clients) {
@@ -246,6 +250,8 @@ pub fn run(dir: &Path) -> u8 {
             &mut log,
         );
         drop(stdio);
+        // Read before the cgroup goes: v1 memory.oom_control / v2 memory.events "oom_kill".
+        oom_killed = rt.stats(&cfg.id).is_ok_and(|s| s.memory.oom_kill > 0);
         if let Err(e) = rt.delete(&cfg.id, true) {
             eprintln!("hull-shim: deleting the container's runtime state: {e}");
         }
@@ -280,6 +286,7 @@ pub fn run(dir: &Path) -> u8 {
     let info = ExitInfo {
         code,
         finished_at: hull_runtime::state::now_rfc3339(),
+        oom_killed,
     };
     let body = serde_json::to_vec(&info).unwrap_or_default();
     if let Err(e) = hull_runtime::state::write_atomic(&dir.join(EXIT_FILE), &body) {

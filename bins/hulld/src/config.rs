@@ -62,6 +62,74 @@ pub struct Flags {
     /// JSON configuration file (daemon.json keys). Default /etc/hull/daemon.json, if present.
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// What callers may ask for beyond hull's secure defaults (all refused unless given).
+    #[command(flatten)]
+    pub policy: PolicyFlags,
+}
+
+/// The request policy (crates/engine/src/policy.rs): each flag, or its daemon.json key of
+/// the same name, lets callers ask for one thing that gives a container the host.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct PolicyFlags {
+    /// Allow `--privileged` and `--security-opt systempaths=unconfined`.
+    #[arg(long)]
+    pub allow_privileged: bool,
+    /// Allow `--pid/--network/--ipc/--uts/--cgroupns=host`.
+    #[arg(long)]
+    pub allow_host_namespaces: bool,
+    /// Allow `--cap-add` of a capability that gives the host (SYS_ADMIN, NET_ADMIN, ALL...;
+    /// repeatable).
+    #[arg(long = "allow-cap", value_name = "CAP")]
+    pub allow_caps: Vec<String>,
+    /// Bind sources must lie under one of these (repeatable; default: anywhere not denied).
+    #[arg(long = "allow-bind", value_name = "PATH")]
+    pub allow_binds: Vec<PathBuf>,
+    /// A host path never bind-mounted, in addition to hull's list (repeatable).
+    #[arg(long = "deny-bind", value_name = "PATH")]
+    pub deny_binds: Vec<PathBuf>,
+    /// Allow `--device` of block devices and host memory, and wide device cgroup rules.
+    #[arg(long)]
+    pub allow_host_devices: bool,
+    /// Allow `--security-opt seccomp=unconfined` and profiles that allow by default.
+    #[arg(long)]
+    pub allow_unconfined_seccomp: bool,
+    /// Allow `--security-opt apparmor=unconfined`.
+    #[arg(long)]
+    pub allow_unconfined_apparmor: bool,
+    /// Allow `--userns=host` (container root is host root).
+    #[arg(long)]
+    pub allow_userns_host: bool,
+}
+
+impl PolicyFlags {
+    /// The flags and the file's keys together (either may allow).
+    fn merge(mut self, file: PolicyFlags) -> PolicyFlags {
+        self.allow_privileged |= file.allow_privileged;
+        self.allow_host_namespaces |= file.allow_host_namespaces;
+        self.allow_caps.extend(file.allow_caps);
+        self.allow_binds.extend(file.allow_binds);
+        self.deny_binds.extend(file.deny_binds);
+        self.allow_host_devices |= file.allow_host_devices;
+        self.allow_unconfined_seccomp |= file.allow_unconfined_seccomp;
+        self.allow_unconfined_apparmor |= file.allow_unconfined_apparmor;
+        self.allow_userns_host |= file.allow_userns_host;
+        self
+    }
+
+    /// The engine's policy for a daemon whose state lives in `data_root`.
+    pub fn policy(&self, data_root: &Path) -> hull_engine::Policy {
+        let mut p = hull_engine::Policy::new(data_root);
+        p.allow_privileged = self.allow_privileged;
+        p.allow_host_namespaces = self.allow_host_namespaces;
+        p.allowed_caps = self.allow_caps.clone();
+        p.allowed_bind_prefixes = self.allow_binds.clone();
+        p.denied_bind_paths.extend(self.deny_binds.iter().cloned());
+        p.allow_host_devices = self.allow_host_devices;
+        p.allow_unconfined_seccomp = self.allow_unconfined_seccomp;
+        p.allow_unconfined_apparmor = self.allow_unconfined_apparmor;
+        p.allow_userns_host = self.allow_userns_host;
+        p
+    }
 }
 
 /// The configuration file's keys (daemon.json's names).
@@ -84,6 +152,25 @@ struct File {
     tlscacert: Option<PathBuf>,
     tlscert: Option<PathBuf>,
     tlskey: Option<PathBuf>,
+    // The request policy (PolicyFlags; serde cannot flatten with deny_unknown_fields).
+    #[serde(default)]
+    allow_privileged: bool,
+    #[serde(default)]
+    allow_host_namespaces: bool,
+    #[serde(default)]
+    allow_caps: Vec<String>,
+    #[serde(default)]
+    allow_binds: Vec<PathBuf>,
+    #[serde(default)]
+    deny_binds: Vec<PathBuf>,
+    #[serde(default)]
+    allow_host_devices: bool,
+    #[serde(default)]
+    allow_unconfined_seccomp: bool,
+    #[serde(default)]
+    allow_unconfined_apparmor: bool,
+    #[serde(default)]
+    allow_userns_host: bool,
 }
 
 /// The merged settings.
@@ -102,6 +189,8 @@ pub struct Config {
     pub log_opts: std::collections::BTreeMap<String, String>,
     /// `--tlsverify` with its files: tcp:// hosts are served with mutual TLS.
     pub tls: Option<crate::listen::TlsFiles>,
+    /// What callers may ask for beyond the secure defaults.
+    pub policy: PolicyFlags,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +355,17 @@ pub fn load(flags: Flags) -> Result<Config, ConfigError> {
         no_bridge,
         log_driver: file.log_driver,
         log_opts: file.log_opts.unwrap_or_default(),
+        policy: flags.policy.merge(PolicyFlags {
+            allow_privileged: file.allow_privileged,
+            allow_host_namespaces: file.allow_host_namespaces,
+            allow_caps: file.allow_caps,
+            allow_binds: file.allow_binds,
+            deny_binds: file.deny_binds,
+            allow_host_devices: file.allow_host_devices,
+            allow_unconfined_seccomp: file.allow_unconfined_seccomp,
+            allow_unconfined_apparmor: file.allow_unconfined_apparmor,
+            allow_userns_host: file.allow_userns_host,
+        }),
     };
     for (what, p) in [
         ("--data-root", &cfg.data_root),
@@ -312,6 +412,30 @@ mod tests {
         assert!(e.to_string().contains("storage-driver"), "{e}");
         let e = load(flags(&["--config-file", "/nonexistent/daemon.json"])).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn policy_from_flags_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("daemon.json");
+        std::fs::write(
+            &f,
+            r#"{"allow-caps": ["NET_ADMIN"], "allow-userns-host": true}"#,
+        )
+        .unwrap();
+        let fp = f.to_str().unwrap();
+        let c = load(flags(&["--config-file", fp, "--allow-privileged"])).unwrap();
+        let p = c.policy.policy(Path::new("/var/lib/hull"));
+        assert!(p.allow_privileged && p.allow_userns_host);
+        assert!(!p.allow_unconfined_seccomp && !p.allow_host_namespaces);
+        assert_eq!(p.allowed_caps, ["NET_ADMIN"]);
+        // Nothing allowed unless asked.
+        std::fs::write(&f, "{}").unwrap();
+        let c = load(flags(&["--config-file", fp])).unwrap();
+        assert_eq!(
+            c.policy.policy(Path::new("/x")),
+            hull_engine::Policy::new(Path::new("/x"))
+        );
     }
 
     #[test]

@@ -131,7 +131,7 @@ fn open_containers(
     ContainerService::open(
         paths,
         store,
-        hull_engine::Policy::new(&cfg.data_root),
+        cfg.policy.policy(&cfg.data_root),
         subids,
         shim_command()?,
         if cfg.no_bridge {

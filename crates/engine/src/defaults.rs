@@ -3,6 +3,29 @@
 //! `spec.rs` and its submodules start from these values and change them only where the request
 //! asks (and the policy check in `policy.rs` allows it). To review what a container gets when
 //! nobody asks for anything, read this file.
+//!
+//! | Default | Here | Docker flag that changes it | Checked from inside by (bins/hulld/tests/security.rs) |
+//! |---|---|---|---|
+//! | Docker's capabilities minus NET_RAW, MKNOD, AUDIT_WRITE | [`DEFAULT_CAPS`] | `--cap-add`, `--cap-drop` | `defaults_caps_nnp_seccomp_ping`, `flags_caps_and_security_opts` |
+//! | ping without NET_RAW (ICMP datagram sockets) | [`PING_GROUP_RANGE`] | `--sysctl` | `defaults_caps_nnp_seccomp_ping`, `defaults_seccomp_denies_syscalls` (pings) |
+//! | seccomp profile stricter than Docker's | [`seccomp`] | `--security-opt seccomp=FILE` | `defaults_seccomp_denies_syscalls`, `flags_caps_and_security_opts` |
+//! | no_new_privs | [`NO_NEW_PRIVILEGES`] | `--security-opt no-new-privileges=false` | `defaults_caps_nnp_seccomp_ping`, `flags_caps_and_security_opts` |
+//! | Docker's masked and read-only paths | [`MASKED_PATHS`], [`READONLY_PATHS`] | `systempaths=unconfined` (policy) | `defaults_masked_and_readonly_paths` |
+//! | pids limit 4096 | [`PIDS_LIMIT`] | `--pids-limit` | `defaults_userns_and_pids` |
+//! | RLIMIT_NOFILE 1024 / host hard | [`rlimits`] | `--ulimit` | `defaults_userns_and_pids`, `flags_user_readonly_ulimit_sysctl_device` |
+//! | user namespace, per-container range of /etc/subuid `hull` | [`UserNamespacePlan`] | `--userns=host` (policy) | `defaults_userns_and_pids` |
+//! | no devices but the standard nodes | [`mounts`] (/dev tmpfs) | `--device` | `flags_user_readonly_ulimit_sysctl_device` |
+//! | read-only /sys and cgroup tree | [`mounts`] | `--privileged` (policy) | `defaults_masked_and_readonly_paths` |
+//!
+//! What gives a container the host is refused (403 naming the parameter) unless hulld is
+//! started with the matching switch, or its daemon.json key of the same name:
+//! `--allow-privileged` (`--privileged`, `systempaths=unconfined`), `--allow-cap CAP` (a
+//! capability of [`crate::policy::DENIED_CAPS`], e.g. SYS_ADMIN, NET_ADMIN, ALL),
+//! `--allow-unconfined-seccomp`, `--allow-unconfined-apparmor`, `--allow-userns-host`,
+//! `--allow-host-namespaces` (`--pid/--network/--ipc/--uts/--cgroupns=host`),
+//! `--allow-host-devices`, `--allow-bind PATH` / `--deny-bind PATH`. Tests:
+//! `flags_refused_by_policy`, `flags_allowed_by_daemon_policy`. Resource flags (`-m`,
+//! `--cpus`, `--cpuset-cpus`, OOM kill reported as State.OOMKilled): `flags_memory_cpu_limits`.
 
 use std::path::PathBuf;
 

@@ -117,15 +117,15 @@ impl Policy {
 /// One thing a request asks for that the policy refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyViolation {
-    #[error("HostConfig.Privileged: --privileged gives the container every capability and the host's devices; refused by policy (allow with Policy.allow_privileged, hulld --allow-privileged)")]
+    #[error("HostConfig.Privileged: --privileged gives the container every capability and the host's devices; refused by policy (allow with hulld --allow-privileged, or \"allow-privileged\": true in daemon.json)")]
     Privileged,
-    #[error("{field}: {what} takes away the masking of host kernel files; refused by policy (allow with Policy.allow_privileged, hulld --allow-privileged)")]
+    #[error("{field}: {what} takes away the masking of host kernel files; refused by policy (allow with hulld --allow-privileged, or \"allow-privileged\": true in daemon.json)")]
     SystemPaths { field: &'static str, what: String },
-    #[error("HostConfig.CapAdd: {cap} gives the container power over the host; refused by policy (allow with Policy.allowed_caps, hulld --allow-cap {cap})")]
+    #[error("HostConfig.CapAdd: {cap} gives the container power over the host; refused by policy (allow with hulld --allow-cap {cap}, or \"allow-caps\": [\"{cap}\"] in daemon.json)")]
     Capability { cap: String },
-    #[error("HostConfig.{field}: {field}=host shares the host's namespace; refused by policy (allow with Policy.allow_host_namespaces, hulld --allow-host-namespaces)")]
+    #[error("HostConfig.{field}: {field}=host shares the host's namespace; refused by policy (allow with hulld --allow-host-namespaces, or \"allow-host-namespaces\": true in daemon.json)")]
     HostNamespace { field: &'static str },
-    #[error("HostConfig.UsernsMode: --userns=host makes container root host root; refused by policy (allow with Policy.allow_userns_host, hulld --allow-userns-host)")]
+    #[error("HostConfig.UsernsMode: --userns=host makes container root host root; refused by policy (allow with hulld --allow-userns-host, or \"allow-userns-host\": true in daemon.json)")]
     UsernsHost,
     #[error("{field}: bind source {source} (resolved to {resolved}) is or contains {denied}; refused by policy (remove it from Policy.denied_bind_paths, hulld --deny-bind, to allow)", source = .bind_source.display(), resolved = .resolved.display(), denied = .denied.display())]
     BindDenied {
@@ -140,13 +140,13 @@ pub enum PolicyViolation {
         bind_source: PathBuf,
         resolved: PathBuf,
     },
-    #[error("{field}: {path} is a host block device or the host's memory; refused by policy (allow with Policy.allow_host_devices, hulld --allow-host-devices)", path = .path.display())]
+    #[error("{field}: {path} is a host block device or the host's memory; refused by policy (allow with hulld --allow-host-devices, or \"allow-host-devices\": true in daemon.json)", path = .path.display())]
     HostDevice { field: String, path: PathBuf },
-    #[error("{field}: {rule:?} opens block devices, host memory or every device; refused by policy (allow with Policy.allow_host_devices, hulld --allow-host-devices)")]
+    #[error("{field}: {rule:?} opens block devices, host memory or every device; refused by policy (allow with hulld --allow-host-devices, or \"allow-host-devices\": true in daemon.json)")]
     DeviceCgroupRule { field: String, rule: String },
-    #[error("HostConfig.SecurityOpt: {what} turns the syscall filter off; refused by policy (allow with Policy.allow_unconfined_seccomp, hulld --allow-unconfined-seccomp)")]
+    #[error("HostConfig.SecurityOpt: {what} turns the syscall filter off; refused by policy (allow with hulld --allow-unconfined-seccomp, or \"allow-unconfined-seccomp\": true in daemon.json)")]
     SeccompUnconfined { what: &'static str },
-    #[error("HostConfig.SecurityOpt: apparmor=unconfined; refused by policy (allow with Policy.allow_unconfined_apparmor, hulld --allow-unconfined-apparmor)")]
+    #[error("HostConfig.SecurityOpt: apparmor=unconfined; refused by policy (allow with hulld --allow-unconfined-apparmor, or \"allow-unconfined-apparmor\": true in daemon.json)")]
     ApparmorUnconfined,
     #[error("HostConfig.Sysctls: {key:?} is not a namespaced sysctl and would change the host; hull never allows it")]
     Sysctl { key: String },

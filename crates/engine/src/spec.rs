@@ -48,6 +48,69 @@ pub trait HostLookup {
     /// A text file of the container's image (`/etc/passwd`, `/etc/group`), read inside the
     /// rootfs. None: the image has no such file.
     fn rootfs_file(&self, path: &str) -> Option<String>;
+    /// hulld's own capability bounding set (bit n: capability n). `--privileged` and
+    /// `--cap-add ALL` get the capabilities in it, not more: the runtime cannot grant what it
+    /// lacks (capset fails with EPERM). None: unknown, every capability.
+    fn bounding_set(&self) -> Option<u64> {
+        own_bounding_set()
+    }
+    /// Every device node under the host's /dev, for `--privileged` (Docker's HostDevices):
+    /// not under pts, shm, mqueue or fd, and none of the standard nodes the runtime makes.
+    fn host_devices(&self) -> Vec<(PathBuf, HostDevice)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![PathBuf::from("/dev")];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(ft) = e.file_type() else { continue };
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if ft.is_dir() {
+                    let skip = ["pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev"];
+                    if !(dir == Path::new("/dev") && skip.contains(&name.as_ref())) {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                let standard = [
+                    "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx",
+                ];
+                if dir == Path::new("/dev") && standard.contains(&name.as_ref()) {
+                    continue;
+                }
+                use std::os::unix::fs::FileTypeExt;
+                if ft.is_char_device() || ft.is_block_device() {
+                    if let Ok(dev) = self.device(&path) {
+                        out.push((path, dev));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+    /// The host's online CPUs (`0-3`), for `--cpus` and `--cpuset-cpus`. None: not checked.
+    fn online_cpus(&self) -> Option<String> {
+        std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+    /// The host's online memory nodes (`0`), for `--cpuset-mems`. None: not checked.
+    fn online_mems(&self) -> Option<String> {
+        std::fs::read_to_string("/sys/devices/system/node/online")
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+}
+
+/// The `CapBnd` line of /proc/self/status.
+pub fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// A host device node, as stat(2) shows it.
@@ -185,6 +248,15 @@ pub enum SpecBuildError {
     },
     #[error("{field}: {value:?} is not a CPU/node list such as 0-3,5")]
     Cpuset { field: &'static str, value: String },
+    #[error("{field}: requested {what} {value:?} are not available; available: {available}")]
+    CpusetUnavailable {
+        field: &'static str,
+        what: &'static str,
+        value: String,
+        available: String,
+    },
+    #[error("NanoCpus: {value} is out of range; the range of CPUs is from 0.01 to {count}.00, as there are only {count} CPUs available")]
+    TooManyCpus { value: i64, count: usize },
     #[error("Devices[{index}]: reading host device {path}: {source}")]
     DeviceLookup {
         index: usize,
@@ -235,7 +307,7 @@ pub fn build_spec(
         });
     }
     let opts = security::SecurityOpts::parse(&host.security_opt)?;
-    let caps = security::capabilities(host)?;
+    let caps = security::capabilities(host, ctx.host.bounding_set())?;
     let ns = namespaces::plan(id, cfg, host, ctx)?;
     let process = process::build(cfg, host, image, ctx, &caps, &opts, &ns)?;
     let mounts = mounts::build(cfg, host, image, ctx, &ns)?;

@@ -137,6 +137,20 @@ struct Condition {
 }
 
 impl Profile {
+    /// Whether `syscalls[i]` allows what the default action denies. An unknown name there is
+    /// harmless (the syscall stays denied) and is left out, as runc skips every unknown name:
+    /// a profile written for a newer libseccomp still loads. An unknown name elsewhere (a
+    /// deny rule with a typo would leave the syscall allowed) is an error.
+    pub(crate) fn entry_only_allows(&self, i: usize) -> bool {
+        let allowing = |a: LinuxSeccompAction| {
+            matches!(
+                a,
+                LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+            )
+        };
+        !allowing(self.default_action) && self.syscalls.get(i).is_some_and(|e| allowing(e.action))
+    }
+
     pub(crate) fn parse(json: &str) -> Result<Self, Error> {
         let value: Value = serde_json::from_str(json).map_err(Error::ParseJson)?;
         let top = Obj::new(&value, String::new())?;

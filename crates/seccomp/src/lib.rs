@@ -101,11 +101,14 @@ fn resolve_docker(
     arch: Arch,
     kernel: Option<KernelVersion>,
 ) -> Result<LinuxSeccomp, Error> {
+    let unknown_harmless: Vec<bool> = (0..profile.syscalls.len())
+        .map(|i| profile.entry_only_allows(i))
+        .collect();
     // Name the JSON field for a syscall name libseccomp does not know, rather than leaving it
     // to `compile`, which can only name the resolved OCI entry.
     for (i, entry) in profile.syscalls.iter().enumerate() {
         for (j, name) in entry.names.iter().enumerate() {
-            if !compile::known_syscall(name) {
+            if !compile::known_syscall(name) && !profile.entry_only_allows(i) {
                 let field = if entry.single_name {
                     format!("syscalls[{i}].name")
                 } else {
@@ -118,5 +121,21 @@ fn resolve_docker(
             }
         }
     }
+    let mut profile = profile.clone();
+    for (i, entry) in profile.syscalls.iter_mut().enumerate() {
+        if unknown_harmless[i] {
+            entry.names.retain(|name| {
+                let known = compile::known_syscall(name);
+                if !known {
+                    tracing::debug!(
+                        name,
+                        "syscall unknown to libseccomp left out of an allow rule (it stays denied)"
+                    );
+                }
+                known
+            });
+        }
+    }
+    profile.syscalls.retain(|e| !e.names.is_empty());
     profile.resolve(caps, arch, kernel)
 }

@@ -444,8 +444,9 @@ fn unknown_syscall_is_an_error_naming_the_index() {
         r#"linux.seccomp.syscalls[1].names[1]: unknown syscall "fooo""#
     );
 
+    // A deny rule with an unknown name would leave the syscall allowed: an error.
     let err = from_docker_json(
-        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}, {"name": "wrte", "action": "SCMP_ACT_ALLOW"}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}, {"name": "wrte", "action": "SCMP_ACT_ERRNO"}]}"#,
         &[],
         Arch::X86_64,
     )
@@ -454,6 +455,24 @@ fn unknown_syscall_is_an_error_naming_the_index() {
         err.to_string(),
         r#"syscalls[1].name: unknown syscall "wrte""#
     );
+}
+
+#[test]
+fn unknown_syscall_in_an_allow_rule_is_left_out() {
+    // Docker's own profiles name syscalls newer than an older libseccomp; runc skips them.
+    let s = from_docker_json(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "fooo_at"], "action": "SCMP_ACT_ALLOW"}, {"names": ["barr"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        &[],
+        Arch::X86_64,
+    )
+    .unwrap();
+    let names: Vec<String> = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|e| e.names().clone())
+        .collect();
+    assert_eq!(names, ["read"]);
 }
 
 #[test]

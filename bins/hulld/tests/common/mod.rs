@@ -83,6 +83,11 @@ impl Hulld {
         Self::start_in(&[], true)
     }
 
+    /// [`Hulld::start_isolated`] with more hulld flags.
+    pub fn start_isolated_with(extra: &[&str]) -> Hulld {
+        Self::start_in(extra, true)
+    }
+
     pub fn start_with(extra: &[&str]) -> Hulld {
         Self::start_in(extra, false)
     }

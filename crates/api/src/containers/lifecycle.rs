@@ -282,12 +282,17 @@ impl ContainerService {
                 Some(i) => {
                     rec.state.exit_code = i.code;
                     rec.state.finished_at = i.finished_at;
+                    rec.state.oom_killed = i.oom_killed;
                 }
                 None => {
                     rec.state.exit_code = 255;
                     rec.state.finished_at = hull_runtime::state::now_rfc3339();
                     rec.state.error = format!("hull-shim ended without writing {}", path.display());
+                    rec.state.oom_killed = false;
                 }
+            }
+            if rec.state.oom_killed {
+                self.emit("oom", &rec, &[]);
             }
             let auto = rec.auto_remove;
             self.emit(

@@ -59,6 +59,9 @@ pub struct RunState {
     /// Stopped by the user (stop, kill, rm -f): `unless-stopped` is not restarted at boot.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// The last run ended with the OOM killer killing one of its processes.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl Default for RunState {
@@ -75,6 +78,7 @@ impl Default for RunState {
             restart_count: 0,
             restarting: false,
             stopped_by_user: false,
+            oom_killed: false,
         }
     }
 }

@@ -150,7 +150,7 @@ impl ContainerService {
                 "Running": running,
                 "Paused": r.paused(),
                 "Restarting": r.state.restarting,
-                "OOMKilled": false,
+                "OOMKilled": r.state.oom_killed,
                 "Dead": false,
                 "Pid": if running { r.state.pid } else { 0 },
                 "ExitCode": r.state.exit_code,

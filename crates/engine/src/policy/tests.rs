@@ -88,18 +88,22 @@ fn each_rule_names_the_parameter_and_the_way_to_allow_it() {
             r#""Privileged":true"#,
             &[
                 "HostConfig.Privileged",
-                "allow_privileged",
+                "--allow-privileged",
                 "--allow-privileged",
             ],
         ),
         (
             r#""CapAdd":["sys_admin"]"#,
-            &["HostConfig.CapAdd", "CAP_SYS_ADMIN", "allowed_caps"],
+            &[
+                "HostConfig.CapAdd",
+                "CAP_SYS_ADMIN",
+                "--allow-cap CAP_SYS_ADMIN",
+            ],
         ),
         (r#""CapAdd":["ALL"]"#, &["ALL", "--allow-cap ALL"]),
         (
             r#""PidMode":"host""#,
-            &["HostConfig.PidMode", "allow_host_namespaces"],
+            &["HostConfig.PidMode", "--allow-host-namespaces"],
         ),
         (r#""NetworkMode":"host""#, &["HostConfig.NetworkMode"]),
         (r#""IpcMode":"host""#, &["HostConfig.IpcMode"]),
@@ -107,7 +111,7 @@ fn each_rule_names_the_parameter_and_the_way_to_allow_it() {
         (r#""CgroupnsMode":"host""#, &["HostConfig.CgroupnsMode"]),
         (
             r#""UsernsMode":"host""#,
-            &["HostConfig.UsernsMode", "allow_userns_host"],
+            &["HostConfig.UsernsMode", "--allow-userns-host"],
         ),
         (
             r#""Binds":["/:/host"]"#,
@@ -127,7 +131,7 @@ fn each_rule_names_the_parameter_and_the_way_to_allow_it() {
         ),
         (
             r#""Devices":[{"PathOnHost":"/dev/sda"}]"#,
-            &["HostConfig.Devices[0].PathOnHost", "allow_host_devices"],
+            &["HostConfig.Devices[0].PathOnHost", "--allow-host-devices"],
         ),
         (
             r#""Devices":[{"PathOnHost":"/dev/disk/by-id/x"}]"#,
@@ -144,7 +148,7 @@ fn each_rule_names_the_parameter_and_the_way_to_allow_it() {
         ),
         (
             r#""SecurityOpt":["seccomp=unconfined"]"#,
-            &["seccomp=unconfined", "allow_unconfined_seccomp"],
+            &["seccomp=unconfined", "--allow-unconfined-seccomp"],
         ),
         (
             r#""SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]"#,
@@ -152,11 +156,11 @@ fn each_rule_names_the_parameter_and_the_way_to_allow_it() {
         ),
         (
             r#""SecurityOpt":["apparmor=unconfined"]"#,
-            &["apparmor=unconfined", "allow_unconfined_apparmor"],
+            &["apparmor=unconfined", "--allow-unconfined-apparmor"],
         ),
         (
             r#""SecurityOpt":["systempaths=unconfined"]"#,
-            &["systempaths=unconfined", "allow_privileged"],
+            &["systempaths=unconfined", "--allow-privileged"],
         ),
         (
             r#""MaskedPaths":[]"#,

@@ -68,6 +68,20 @@ fn valid_cpuset(s: &str) -> bool {
     })
 }
 
+/// The members of a valid CPU/node list (`0-3,5`); None if a range is backwards.
+fn cpuset_members(s: &str) -> Option<std::collections::BTreeSet<u32>> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b - a > 65536 {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    Some(out)
+}
+
 /// `c 1:3 rwm`, `b 8:* r`, `a *:* rwm`.
 fn parse_cgroup_rule(index: usize, text: &str) -> Result<LinuxDeviceCgroup, SpecBuildError> {
     let bad = || SpecBuildError::DeviceCgroupRule {
@@ -96,6 +110,43 @@ fn parse_cgroup_rule(index: usize, text: &str) -> Result<LinuxDeviceCgroup, Spec
         return Err(bad());
     }
     Ok(rule(true, typ, num(major)?, num(minor)?, access))
+}
+
+/// A device node for the runtime to create, or in a user namespace (where it cannot mknod)
+/// the host's node bound.
+fn add_device(
+    ns: &NsPlan,
+    host_path: &str,
+    target: &str,
+    typ: LinuxDeviceType,
+    dev: crate::HostDevice,
+    nodes: &mut Vec<LinuxDevice>,
+    binds: &mut Vec<Mount>,
+) {
+    if ns.in_userns {
+        binds.push(
+            MountBuilder::default()
+                .destination(target)
+                .typ("bind")
+                .source(host_path)
+                .options(vec!["bind".to_owned(), "rprivate".to_owned()])
+                .build()
+                .expect("all mount fields are set"),
+        );
+    } else {
+        nodes.push(
+            LinuxDeviceBuilder::default()
+                .path(target)
+                .typ(typ)
+                .major(dev.major)
+                .minor(dev.minor)
+                .file_mode(dev.mode & 0o7777)
+                .uid(dev.uid)
+                .gid(dev.gid)
+                .build()
+                .expect("all device fields are set"),
+        );
+    }
 }
 
 /// Resources, device nodes to create, and device binds (in a user namespace, where the
@@ -191,6 +242,16 @@ pub(super) fn build(
             other: "CpuPeriod",
         });
     }
+    // Docker: at most as many CPUs as the host has.
+    if let Some(online) = ctx.host.online_cpus().as_deref().and_then(cpuset_members) {
+        let count = online.len();
+        if host.nano_cpus > (count as i64) * 1_000_000_000 {
+            return Err(SpecBuildError::TooManyCpus {
+                value: host.nano_cpus,
+                count,
+            });
+        }
+    }
     let (quota, period) = if host.nano_cpus != 0 {
         let quota = host.nano_cpus / (1_000_000_000 / CPU_PERIOD);
         range(
@@ -225,11 +286,31 @@ pub(super) fn build(
         ("CpusetCpus", &host.cpuset_cpus),
         ("CpusetMems", &host.cpuset_mems),
     ] {
-        if !value.is_empty() && !valid_cpuset(value) {
+        if value.is_empty() {
+            continue;
+        }
+        let Some(wanted) = cpuset_members(value).filter(|_| valid_cpuset(value)) else {
             return Err(SpecBuildError::Cpuset {
                 field,
                 value: value.clone(),
             });
+        };
+        // Docker refuses CPUs and nodes the host lacks (the cgroup write would fail at
+        // start with ERANGE).
+        let (online, what) = if field == "CpusetCpus" {
+            (ctx.host.online_cpus(), "CPUs")
+        } else {
+            (ctx.host.online_mems(), "memory nodes")
+        };
+        if let Some(available) = online {
+            if cpuset_members(&available).is_some_and(|a| !wanted.is_subset(&a)) {
+                return Err(SpecBuildError::CpusetUnavailable {
+                    field,
+                    what,
+                    value: value.clone(),
+                    available,
+                });
+            }
         }
     }
     if quota != 0
@@ -344,29 +425,22 @@ pub(super) fn build(
             }
         };
         rules.push(rule(true, typ, Some(dev.major), Some(dev.minor), perms));
-        if ns.in_userns {
-            binds.push(
-                MountBuilder::default()
-                    .destination(target)
-                    .typ("bind")
-                    .source(host_path)
-                    .options(vec!["bind".to_owned(), "rprivate".to_owned()])
-                    .build()
-                    .expect("all mount fields are set"),
-            );
-        } else {
-            nodes.push(
-                LinuxDeviceBuilder::default()
-                    .path(target)
-                    .typ(typ)
-                    .major(dev.major)
-                    .minor(dev.minor)
-                    .file_mode(dev.mode & 0o7777)
-                    .uid(dev.uid)
-                    .gid(dev.gid)
-                    .build()
-                    .expect("all device fields are set"),
-            );
+        add_device(ns, host_path, target, typ, dev, &mut nodes, &mut binds);
+    }
+    // --privileged: the host's device nodes too, as Docker (the cgroup rule above allows all).
+    if host.privileged {
+        for (path, dev) in ctx.host.host_devices() {
+            let typ = if dev.kind == 'b' {
+                LinuxDeviceType::B
+            } else {
+                LinuxDeviceType::C
+            };
+            let p = path.to_string_lossy().into_owned();
+            let taken = nodes.iter().any(|n| n.path() == &path)
+                || binds.iter().any(|b| b.destination() == &path);
+            if !taken {
+                add_device(ns, &p, &p, typ, dev, &mut nodes, &mut binds);
+            }
         }
     }
     for (index, text) in host.device_cgroup_rules.iter().enumerate() {
@@ -396,5 +470,13 @@ mod tests {
         assert!(!valid_cpuset("0-"));
         assert!(!valid_cpuset("a"));
         assert!(!valid_cpuset("1,,2"));
+        assert_eq!(
+            cpuset_members("0-2,5")
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [0, 1, 2, 5]
+        );
+        assert!(cpuset_members("3-1").is_none());
     }
 }

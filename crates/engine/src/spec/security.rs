@@ -105,11 +105,22 @@ fn checked(field: &str, list: &[String]) -> Result<Vec<String>, SpecBuildError> 
 /// The container's capability set (bounding = effective = permitted), Docker's rules:
 /// `--privileged` is every capability; `--cap-add ALL` is every one but the dropped ones;
 /// `--cap-drop ALL` keeps only the added ones; otherwise hull's default minus drops plus adds
-/// (an added capability wins over the same one dropped).
-pub(crate) fn capabilities(host: &HostConfig) -> Result<Vec<String>, SpecBuildError> {
+/// (an added capability wins over the same one dropped). "Every" is every capability in
+/// `bounding` (hulld's own bounding set), as containerd's WithAllCurrentCapabilities.
+pub(crate) fn capabilities(
+    host: &HostConfig,
+    bounding: Option<u64>,
+) -> Result<Vec<String>, SpecBuildError> {
     let add = checked("CapAdd", &host.cap_add)?;
     let drop = checked("CapDrop", &host.cap_drop)?;
-    let all = || defaults::ALL_CAPS.iter().map(|c| c.to_string());
+    // ALL_CAPS is in capability-number order.
+    let all = || {
+        defaults::ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(move |(n, _)| bounding.is_none_or(|b| b & (1u64 << n) != 0))
+            .map(|(_, c)| c.to_string())
+    };
     let caps: Vec<String> = if host.privileged {
         all().collect()
     } else if add.iter().any(|c| c == "ALL") {
@@ -154,5 +165,32 @@ pub(crate) fn seccomp(
         SeccompChoice::Default => defaults::seccomp(caps)
             .map(Some)
             .map_err(|source| SpecBuildError::DefaultSeccomp { source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_capability_means_every_one_hulld_has() {
+        let host: HostConfig = serde_json::from_str(r#"{"Privileged": true}"#).unwrap();
+        let all = capabilities(&host, None).unwrap();
+        assert_eq!(all.len(), defaults::ALL_CAPS.len());
+        // hulld without CAP_SYS_RESOURCE (24), as in a container that lacks it.
+        let bounding = ((1u64 << 41) - 1) & !(1 << 24);
+        let caps = capabilities(&host, Some(bounding)).unwrap();
+        assert_eq!(caps.len(), defaults::ALL_CAPS.len() - 1);
+        assert!(!caps.iter().any(|c| c == "CAP_SYS_RESOURCE"));
+        let host: HostConfig =
+            serde_json::from_str(r#"{"CapAdd": ["ALL"], "CapDrop": ["CHOWN"]}"#).unwrap();
+        let caps = capabilities(&host, Some(bounding)).unwrap();
+        assert!(!caps
+            .iter()
+            .any(|c| c == "CAP_SYS_RESOURCE" || c == "CAP_CHOWN"));
+        assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
+        // The default set is not widened or narrowed by the bounding set.
+        let host: HostConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(capabilities(&host, Some(bounding)).unwrap().len(), 11);
     }
 }

@@ -27,6 +27,28 @@ pub(super) struct MockHost {
 }
 
 impl HostLookup for MockHost {
+    fn bounding_set(&self) -> Option<u64> {
+        None
+    }
+    fn online_cpus(&self) -> Option<String> {
+        Some("0-3".into())
+    }
+    fn host_devices(&self) -> Vec<(PathBuf, HostDevice)> {
+        vec![(
+            PathBuf::from("/dev/sdz"),
+            HostDevice {
+                kind: 'b',
+                major: 8,
+                minor: 0,
+                mode: 0o660,
+                uid: 0,
+                gid: 6,
+            },
+        )]
+    }
+    fn online_mems(&self) -> Option<String> {
+        Some("0".into())
+    }
     fn hard_limit(&self, typ: PosixRlimitType) -> Option<u64> {
         match typ {
             PosixRlimitType::RlimitNofile => self.nofile_hard,

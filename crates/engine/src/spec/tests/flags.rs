@@ -78,9 +78,14 @@ fn seccomp_follows_the_capabilities_and_security_opts() {
     assert!(e.contains("seccomp profile") && e.contains("JSON"), "{e}");
     let e = err(
         "",
-        r#""SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"nosuch\"],\"action\":\"SCMP_ACT_ALLOW\"}]}"]"#,
+        r#""SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"nosuch\"],\"action\":\"SCMP_ACT_ERRNO\"}]}"]"#,
     );
     assert!(e.contains("syscalls[0].names[0]"), "{e}");
+    // An unknown name in an allow rule is left out (runc skips it; it stays denied).
+    spec(
+        "",
+        r#""SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"nosuch\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"}]}"]"#,
+    );
     let nnp = |opts: &str| {
         spec("", &format!(r#""SecurityOpt":{opts}"#))
             .process()
@@ -141,13 +146,30 @@ fn privileged_gets_everything_and_no_user_namespace() {
         .find(|m| m.destination() == Path::new("/sys"))
         .unwrap();
     assert!(sys.options().as_ref().unwrap().contains(&"rw".into()));
-    // A daemon that forces user namespaces keeps it.
+    // The host's device nodes, as Docker's --privileged (made by the runtime: no userns).
+    let nodes = linux.devices().as_ref().unwrap();
+    assert!(
+        nodes.iter().any(|d| d.path() == Path::new("/dev/sdz")
+            && d.typ() == LinuxDeviceType::B
+            && (d.major(), d.minor()) == (8, 0)),
+        "{nodes:?}"
+    );
+    let plain = spec("", "");
+    let none = plain.linux().as_ref().unwrap().devices().as_ref();
+    assert!(none.is_none_or(|d| d.is_empty()), "{none:?}");
+    // A daemon that forces user namespaces keeps it; the nodes are then bound.
     let host = mock();
     let mut c = ctx(&host);
     c.userns_for_privileged = true;
     let (cfg, hc) = parse_create_body(request("", r#""Privileged":true"#).as_bytes()).unwrap();
     let s = build_spec(ID, &cfg, &hc, &busybox_image(), &c).unwrap();
     assert!(s.linux().as_ref().unwrap().uid_mappings().is_some());
+    assert!(s
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/dev/sdz")
+            && m.source().as_deref() == Some(Path::new("/dev/sdz"))));
 }
 
 #[test]

@@ -62,6 +62,16 @@ fn memory_cpu_blkio() {
         (r#""NanoCpus":1000"#, "NanoCpus"),
         (r#""CpuShares":1"#, "CpuShares"),
         (r#""CpusetCpus":"0-a""#, "CpusetCpus"),
+        // The mock host has CPUs 0-3 and memory node 0.
+        (
+            r#""CpusetCpus":"2-5""#,
+            "CpusetCpus: requested CPUs \"2-5\" are not available; available: 0-3",
+        ),
+        (r#""CpusetMems":"1""#, "CpusetMems"),
+        (
+            r#""NanoCpus":5000000000"#,
+            "NanoCpus: 5000000000 is out of range; the range of CPUs is from 0.01 to 4.00",
+        ),
         (r#""BlkioWeight":5"#, "BlkioWeight"),
         (r#""ShmSize":-1"#, "ShmSize"),
     ] {
