@@ -127,6 +127,10 @@ fn open_containers(
         exec: cfg.exec_root.join("containers"),
         runtime_root: cfg.exec_root.join("runtime"),
     };
+    hull_api::containers::host::ensure_subid_entries(&[
+        Path::new("/etc/subuid"),
+        Path::new("/etc/subgid"),
+    ]);
     let subids = hull_api::containers::host::subid_ranges(Path::new("/etc/subuid"));
     ContainerService::open(
         paths,

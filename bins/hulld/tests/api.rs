@@ -24,6 +24,14 @@ fn errors_are_docker_json_and_the_daemon_keeps_serving() {
         return;
     }
     let d = Hulld::start();
+    // hull's user-namespace range exists once a daemon has started ("created if missing").
+    for f in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        assert!(
+            text.lines().any(|l| l.starts_with("hull:")),
+            "{f} has no hull entry: {text:?}"
+        );
+    }
     let ping = d.raw("HEAD /_ping HTTP/1.0\r\n\r\n").unwrap();
     assert!(ping.to_lowercase().contains("api-version: 1.43"), "{ping}");
     let (code, body) = d.curl(&[], "/v1.41/version");

@@ -42,6 +42,53 @@ pub enum SubidError {
     },
 }
 
+/// hull's own range when /etc/subuid has none: 1000 slices of [`RANGE_SIZE`] from 1,000,000
+/// (or, if other entries use that, from the first id after all of them).
+pub const DEFAULT_START: u32 = 1_000_000;
+pub const DEFAULT_COUNT: u32 = 1000 * RANGE_SIZE;
+
+/// The line to append to /etc/subuid (or /etc/subgid) text `text` so that `user` has a
+/// range, or None if it has one already. The new range overlaps no other entry. Lines that
+/// do not parse are left to [`SubidRanges::parse`] to report, and count as no overlap.
+pub fn missing_entry(text: &str, user: &str) -> Option<String> {
+    let mut end_of_others: u64 = 0;
+    let mut overlaps_default = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split(':');
+        let (Some(name), Some(start), Some(count)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if name == user {
+            return None;
+        }
+        let (Ok(start), Ok(count)) = (start.parse::<u64>(), count.parse::<u64>()) else {
+            continue;
+        };
+        end_of_others = end_of_others.max(start + count);
+        let (ds, de) = (
+            u64::from(DEFAULT_START),
+            u64::from(DEFAULT_START) + u64::from(DEFAULT_COUNT),
+        );
+        if start < de && start + count > ds {
+            overlaps_default = true;
+        }
+    }
+    let start = if overlaps_default {
+        // the next multiple of RANGE_SIZE after every other entry
+        end_of_others.div_ceil(u64::from(RANGE_SIZE)) * u64::from(RANGE_SIZE)
+    } else {
+        u64::from(DEFAULT_START)
+    };
+    if start + u64::from(DEFAULT_COUNT) > u64::from(u32::MAX) {
+        return None;
+    }
+    Some(format!("{user}:{start}:{DEFAULT_COUNT}"))
+}
+
 /// The ranges /etc/subuid gives a user, cut into per-container slices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubidRanges {
@@ -146,6 +193,27 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "# comment\nalice:100000:65536\nhull:1000000:131072\nhull:5000000:70000\n";
+
+    #[test]
+    fn a_missing_entry_is_made_without_overlap() {
+        assert_eq!(missing_entry(TEXT, SUBID_USER), None, "hull has ranges");
+        assert_eq!(
+            missing_entry("", SUBID_USER).as_deref(),
+            Some("hull:1000000:65536000")
+        );
+        assert_eq!(
+            missing_entry("alice:100000:65536\n", SUBID_USER).as_deref(),
+            Some("hull:1000000:65536000"),
+            "alice's range is below the default"
+        );
+        let line = missing_entry("bob:2000000:65536\n", SUBID_USER).unwrap();
+        assert_eq!(
+            line, "hull:2097152:65536000",
+            "after bob's range, slice-aligned"
+        );
+        let r = SubidRanges::parse("x", &format!("bob:2000000:65536\n{line}\n"), SUBID_USER);
+        assert_eq!(r.unwrap().capacity(), 1000);
+    }
 
     #[test]
     fn hands_out_disjoint_ranges_in_file_order() {

@@ -1,7 +1,7 @@
 //! What the spec builder asks about the host ([`HostLookup`]), answered from the real host
 //! and the container's mounted rootfs.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use hull_engine::{HostDevice, HostLookup};
@@ -72,6 +72,52 @@ impl HostLookup for Host<'_> {
 
 /// `hull`'s ranges in /etc/subuid, or when it has none a built-in range of 1000 slices from
 /// host id 1000000 (the line the engine suggests adding), with a warning.
+/// Gives hull's user a range in each of `files` (/etc/subuid, /etc/subgid) that has none,
+/// as the issue asks ("created if missing"); a file that cannot be written is reported and
+/// hull uses its built-in range (the same numbers) for that run.
+pub fn ensure_subid_entries(files: &[&Path]) {
+    for file in files {
+        match ensure_subid_entry(file) {
+            Ok(Some(line)) => tracing::info!(
+                "added {line} to {} (containers' user namespaces)",
+                file.display()
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("giving hull a range in {}: {e}", file.display()),
+        }
+    }
+}
+
+/// One file of [`ensure_subid_entries`], under an exclusive lock on it (daemons starting
+/// together add one line, not one each).
+fn ensure_subid_entry(file: &Path) -> std::io::Result<Option<String>> {
+    use std::io::{Read, Seek, Write};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o644)
+        .open(file)?;
+    let mut f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))?;
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    let Some(line) = hull_engine::userns::missing_entry(&text, hull_engine::userns::SUBID_USER)
+    else {
+        return Ok(None);
+    };
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    f.seek(std::io::SeekFrom::End(0))?;
+    f.write_all(format!("{sep}{line}\n").as_bytes())?;
+    f.sync_all()?;
+    Ok(Some(line))
+}
+
 pub fn subid_ranges(file: &Path) -> hull_engine::userns::SubidRanges {
     use hull_engine::userns::{SubidRanges, SUBID_USER};
     let text = std::fs::read_to_string(file).unwrap_or_default();
