@@ -125,6 +125,24 @@ fn milestones(cli: &str) {
     let cols: Vec<&str> = map.split_whitespace().collect();
     assert_eq!(cols[0], "0", "{map}");
     assert_ne!(cols[1], "0", "container root is not host root: {map}");
+    // `none` (and any network under --bridge none) has lo, up, as Docker's; a server on
+    // 127.0.0.1 answers inside.
+    let lo = d.ok(
+        cli,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o link; nc -l -p 7000 -e echo pong & sleep 0.3; nc 127.0.0.1 7000 </dev/null",
+        ],
+    );
+    assert!(lo.contains("lo: <LOOPBACK,UP"), "lo is not up: {lo}");
+    assert!(!lo.contains("eth0"), "none has only lo: {lo}");
+    assert!(lo.contains("pong"), "no answer on 127.0.0.1: {lo}");
     // The default pids limit holds when the CLI sends no --pids-limit (v1 or v2 layout).
     let pids = d.ok(
         cli,

@@ -286,8 +286,8 @@ impl ContainerService {
         if wired.is_some() {
             if let Some(linux) = spec.linux_mut() {
                 if let Some(s) = linux.sysctl_mut() {
-                    s.remove(super::network::PING_SYSCTL);
-                    s.remove(super::network::PORT_SYSCTL);
+                    // hulld writes these in the namespace it made (network.rs)
+                    s.retain(|k, _| !k.starts_with("net."));
                 }
             }
         }

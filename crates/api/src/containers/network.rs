@@ -72,12 +72,6 @@ fn from_manager(e: ManagerError) -> ContainersError {
     refused(manager_status(&e), e.to_string())
 }
 
-/// The sysctl hulld sets itself in a namespace it made ([`ContainerService::wire`]).
-pub(crate) const PING_SYSCTL: &str = "net.ipv4.ping_group_range";
-
-/// Set by hulld too (0, as Docker): the spec leaves it out.
-pub(crate) const PORT_SYSCTL: &str = "net.ipv4.ip_unprivileged_port_start";
-
 const PLAN_FILE: &str = "network.json";
 
 /// What create decided about the container's network, made real at each start.
@@ -99,6 +93,10 @@ struct NetPlan {
     links: Vec<(String, String)>,
     /// `-p`/`-P`, as `[ip:]hostPort:containerPort/proto` (host port empty: random).
     ports: Vec<String>,
+    /// `--sysctl net.*`: hulld writes them in the namespace it makes (the container's root
+    /// may not: the namespace is not its user namespace's).
+    #[serde(default)]
+    sysctls: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,8 +330,9 @@ impl ContainerService {
                             format!("network {n} not found (hulld runs with --bridge none)"),
                         ));
                     }
-                    host.network_mode = "none".into();
-                    return Ok(None);
+                    // the spec joins the namespace made here ("bridge": a prepared one)
+                    host.network_mode = "bridge".into();
+                    return self.loopback_only(id, dir, &hostname, gids, host).map(Some);
                 };
                 let network = match &mode {
                     NetworkMode::Network(n) => Some(mgr.find_network(n).map_err(from_manager)?),
@@ -357,6 +356,7 @@ impl ContainerService {
                     dns_search: host.dns_search.clone(),
                     dns_options: host.dns_options.clone(),
                     ports: specs.iter().map(spec_text).collect(),
+                    sysctls: net_sysctls(host)?,
                     ..Default::default()
                 };
                 for d in &host.dns {
@@ -431,6 +431,67 @@ impl ContainerService {
 
     /// hosts, resolv.conf and hostname for `plan`, with `address` on the first network
     /// (None before the start) and `--link`s resolved when given.
+    /// Without a network manager (`--bridge none`): a namespace with only `lo`, up (as
+    /// Docker's `none`), pinned at create and kept until rm, and the container's files.
+    fn loopback_only(
+        &self,
+        id: &str,
+        dir: &Path,
+        hostname: &str,
+        gids: (u32, u32),
+        host: &HostConfig,
+    ) -> Result<Wired, ContainersError> {
+        let fail =
+            |step: &'static str| move |e: String| ContainersError::Network { step, message: e };
+        let path = dir.join("netns");
+        let ns =
+            netns::create().map_err(|e| fail("creating a network namespace")(e.to_string()))?;
+        netns::pin(ns.as_fd(), &path).map_err(|e| fail("pinning the namespace")(e.to_string()))?;
+        let spec = hull_network::files::FilesSpec {
+            hostname: hostname.to_string(),
+            ..Default::default()
+        };
+        // The namespace is hulld's, so the container may not write its sysctls (the spec
+        // drops them): set them here, as for the namespaces the manager wires.
+        let range = format!("{} {}", gids.0, gids.1);
+        let sysctls = netns::run_in(ns.as_fd(), move || {
+            std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)?;
+            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+        });
+        if let Err(e) = sysctls
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::warn!(
+                "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
+            );
+        }
+        let asked = net_sysctls(host)?;
+        let written = netns::run_in(ns.as_fd(), move || write_sysctls(&asked));
+        if let Err(e) = written
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            let _ = netns::unpin(&path);
+            return Err(fail("writing the requested sysctls")(e));
+        }
+        let done = hull_network::endpoint::loopback_up(ns.as_fd())
+            .map_err(|e| fail("bringing lo up")(e.to_string()))
+            .and_then(|()| {
+                hull_network::files::write(dir, &spec, Path::new("/etc/resolv.conf"))
+                    .map_err(|e| fail("writing hosts and resolv.conf")(e.to_string()))
+            });
+        if let Err(e) = done {
+            let _ = netns::unpin(&path);
+            tracing::warn!("container {id}: {e}");
+            return Err(e);
+        }
+        Ok(Wired {
+            netns: path,
+            dir: dir.to_path_buf(),
+        })
+    }
+
     fn write_files(
         &self,
         id: &str,
@@ -532,6 +593,18 @@ impl ContainerService {
             tracing::warn!(
                 "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
             );
+        }
+        let asked = plan.sysctls.clone();
+        let written = netns::run_in(ns.as_fd(), move || write_sysctls(&asked));
+        if let Err(e) = written
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            self.detach_network(id);
+            return Err(ContainersError::Network {
+                step: "writing the requested sysctls",
+                message: e,
+            });
         }
         let done = self
             .write_files(id, &dir, &plan, first.as_ref())
@@ -958,4 +1031,35 @@ impl ContainerService {
         }
         Value::Array(out)
     }
+}
+
+/// The request's `net.*` sysctls (`HostConfig.Sysctls`), checked to name a file under
+/// /proc/sys/net: hulld writes them in the namespaces it makes.
+fn net_sysctls(host: &HostConfig) -> Result<Vec<(String, String)>, ContainersError> {
+    let mut out = Vec::new();
+    for (k, v) in &host.sysctls {
+        if !k.starts_with("net.") {
+            continue;
+        }
+        let ok = k.split('.').all(|c| {
+            !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        });
+        if !ok || v.contains('\n') {
+            return Err(refused(400, format!("invalid sysctl {k}={v:?}")));
+        }
+        out.push((k.clone(), v.clone()));
+    }
+    Ok(out)
+}
+
+/// Writes `net.*` sysctls in the current thread's network namespace.
+fn write_sysctls(list: &[(String, String)]) -> std::io::Result<()> {
+    for (k, v) in list {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("--sysctl {k}={v}: {path}: {e}")))?;
+    }
+    Ok(())
 }
