@@ -73,6 +73,10 @@ fn shim_command() -> anyhow::Result<ShimCommand> {
 
 const SHIM_ARG: &str = "__shim";
 
+/// Allocations of this size or more get their own mapping, unmapped when freed
+/// (glibc's default before its dynamic threshold grows it).
+const MMAP_THRESHOLD: usize = 128 * 1024;
+
 /// The bridge network manager, working in hulld's own network namespace; without one
 /// (no netlink, say) containers of the default network get an empty namespace.
 fn network_manager(state: &Path) -> Option<hull_network::Manager> {
@@ -284,6 +288,14 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os();
     if args.nth(1).is_some_and(|a| a == SHIM_ARG) {
         return ExitCode::from(hull_shim::main_args(args));
+    }
+    // Before any thread starts: one malloc arena and a fixed mmap threshold, so that
+    // what image loads and container starts free goes back to the kernel (bench/README.md,
+    // daemon-memory.sh: 2.4 MB of arenas after one load + run --rm, 0.5 MB with this).
+    if !hull_sys::process::compact_heap(MMAP_THRESHOLD) {
+        eprintln!(
+            "hulld: mallopt refused M_ARENA_MAX/M_MMAP_THRESHOLD; continuing with glibc's defaults"
+        );
     }
     let flags = config::Flags::parse();
     let cfg = match config::load(flags) {

@@ -142,3 +142,21 @@ pub fn trim_heap() -> bool {
     // SAFETY: malloc_trim takes a size and touches only the allocator's own state.
     unsafe { libc::malloc_trim(0) == 1 }
 }
+
+/// Makes glibc's allocator keep less free memory for a long-lived daemon that is idle most
+/// of the time (hulld): one arena for all threads (`M_ARENA_MAX` = 1; by default each
+/// thread that allocates may get its own arena, and memory freed in one is not returned
+/// while a single live allocation sits above it), and a fixed `M_MMAP_THRESHOLD` of
+/// `mmap_threshold` bytes (setting it turns off glibc's dynamic threshold, which grows
+/// after large buffers are freed so that later ones stay on the heap and are not given
+/// back). Call it first thing in `main`, before threads start. Returns whether glibc took
+/// both settings.
+pub fn compact_heap(mmap_threshold: usize) -> bool {
+    let threshold = libc::c_int::try_from(mmap_threshold).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt takes two integers and changes only the allocator's parameters;
+    // glibc documents it as safe to call at any time (it takes the arena lock).
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1) == 1
+            && libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1
+    }
+}
