@@ -148,10 +148,19 @@ fn open_containers(
     .context("opening the container service")
 }
 
+/// Logs at `level` (config checked it is one of dockerd's: debug, info, warn, error, fatal).
+/// A plain level filter, not an `EnvFilter`: the daemon takes no per-target directives,
+/// and parsing and matching them costs code pages and heap in a daemon kept small.
 fn init_logging(level: &str) {
-    let level = if level == "fatal" { "error" } else { level };
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match level {
+        "debug" => LevelFilter::DEBUG,
+        "warn" => LevelFilter::WARN,
+        "error" | "fatal" => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
 }
