@@ -73,8 +73,9 @@ fn shim_command() -> anyhow::Result<ShimCommand> {
 
 const SHIM_ARG: &str = "__shim";
 
-/// Allocations of this size or more get their own mapping, unmapped when freed
-/// (glibc's default before its dynamic threshold grows it).
+/// glibc's default mmap threshold, kept fixed (see `hull_sys::process::compact_heap`):
+/// larger blocks that the heap cannot serve get their own mapping, and the heap's free top
+/// is given back above 128 KiB.
 const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// The bridge network manager, working in hulld's own network namespace; without one

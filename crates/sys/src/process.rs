@@ -145,12 +145,12 @@ pub fn trim_heap() -> bool {
 
 /// Makes glibc's allocator keep less free memory for a long-lived daemon that is idle most
 /// of the time (hulld): one arena for all threads (`M_ARENA_MAX` = 1; by default each
-/// thread that allocates may get its own arena, and memory freed in one is not returned
-/// while a single live allocation sits above it), and a fixed `M_MMAP_THRESHOLD` of
-/// `mmap_threshold` bytes (setting it turns off glibc's dynamic threshold, which grows
-/// after large buffers are freed so that later ones stay on the heap and are not given
-/// back). Call it first thing in `main`, before threads start. Returns whether glibc took
-/// both settings.
+/// thread that allocates may get its own arena, whose freed memory stays with it), and a
+/// fixed `M_MMAP_THRESHOLD` of `mmap_threshold` bytes (setting it turns off glibc's dynamic
+/// threshold: after a large mapped buffer is freed, glibc raises the mmap threshold to its
+/// size and the trim threshold to twice that, so later large buffers come from the heap
+/// and what is freed at its top is kept instead of given back). Call it first thing in
+/// `main`, before threads start. Returns whether glibc took both settings.
 pub fn compact_heap(mmap_threshold: usize) -> bool {
     let threshold = libc::c_int::try_from(mmap_threshold).unwrap_or(libc::c_int::MAX);
     // SAFETY: mallopt takes two integers and changes only the allocator's parameters;
@@ -158,5 +158,13 @@ pub fn compact_heap(mmap_threshold: usize) -> bool {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1) == 1
             && libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compact_heap_is_taken_by_glibc() {
+        assert!(super::compact_heap(128 * 1024), "mallopt refused a setting");
     }
 }
