@@ -8,6 +8,13 @@
 # RSS is VmRSS (/proc/PID/status); PSS (/proc/PID/smaps_rollup) splits shared pages among
 # the processes that map them, so C shims of one binary do not count its text C times; USS
 # (Private_Clean + Private_Dirty) is what the process alone holds: freed when it ends.
+# Under each hulld row, its RSS by mapping (/proc/PID/smaps): hulld's own file (code and
+# read-only data: clean pages the kernel can drop and read again), shared libraries, and
+# anonymous memory (heap, thread stacks, relocated data: what the daemon really holds).
+# hulld's and the shim's files are evicted from the page cache before the daemon starts
+# (`dd iflag=nocache`): the kernel maps whole large folios on a fault, so how much of the
+# code a fault maps depends on how the file got into the cache (the linker's writes, cp,
+# readahead); measured 1 MB of difference in hulld's text. Evicting makes it readahead's.
 #
 # Usage: sudo bench/daemon-memory.sh
 # Env:
@@ -37,7 +44,9 @@ else
   bindir=$target/release
 fi
 
-work=$(mktemp -d /tmp/hull-bench-memory.XXXXXX)
+# short: the shim's io.sock lives in EXEC_ROOT/containers/<64 hex>/ and a UNIX socket's
+# path must fit in 107 bytes
+work=$(mktemp -d /tmp/hm.XXXXXX)
 chmod 711 "$work"
 cg="hull/bench-memory-$$"
 host_paths=(/etc/docker /run/docker /run/docker/plugins /run/containerd /run/containerd/s)
@@ -90,6 +99,20 @@ wait_sock() {
   exit 1
 }
 
+# RSS of $1 by mapping: hulld's own file, shared libraries, anonymous (kB, "a b c")
+split() {
+  local exe
+  exe=$(readlink "/proc/$1/exe")
+  awk -v exe="$exe" '
+    /^[0-9a-f]+-[0-9a-f]+ / { path = $6; next }
+    /^Rss:/ { if (path == exe) e += $2; else if (path ~ /^\//) l += $2; else a += $2 }
+    END { print e + 0, l + 0, a + 0 }' "/proc/$1/smaps" 2>/dev/null || echo 0 0 0
+}
+split_row() {
+  local e l a
+  read -r e l a < <(split "$1")
+  printf '    of which: hulld file %s, libraries %s, anonymous %s\n' "$(mb "$e")" "$(mb "$l")" "$(mb "$a")"
+}
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 uss() { awk '/^Private_(Clean|Dirty):/ {t += $2} END {print t + 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
@@ -108,13 +131,17 @@ printf '%-46s %9s %9s %9s\n' "" "RSS MB" "PSS MB" "USS MB"
 if [[ " $engines " == *" hull "* ]]; then
   mkdir -p "$work/hull"
   echo '{}' >"$work/hull/daemon.json"
+  for f in "$bindir/hulld" "$bindir/hull-shim"; do
+    [ -f "$f" ] && dd if="$f" iflag=nocache count=0 status=none
+  done
   "$bindir/hulld" --bridge none -H "unix://$work/hull/hull.sock" --data-root "$work/hull/data" \
-    --exec-root "$work/hull/exec" --config-file "$work/hull/daemon.json" >"$work/hull/log" 2>&1 &
+    --exec-root "$work/x" --config-file "$work/hull/daemon.json" >"$work/hull/log" 2>&1 &
   hulld_pid=$!
   hc="$bindir/hull -H unix://$work/hull/hull.sock"
   wait_sock "$work/hull/hull.sock" hulld "$work/hull/log"
   sleep 0.5
   row "hulld, idle after start" "$(rss $hulld_pid)" "$(pss $hulld_pid)" "$(uss $hulld_pid)"
+  split_row $hulld_pid
   $hc load -i "$work/busybox.tar" >/dev/null
   $hc images >/dev/null
   $hc ps -a >/dev/null
@@ -124,10 +151,12 @@ if [[ " $engines " == *" hull "* ]]; then
   sleep 12 # tokio's idle blocking threads end after 10 s
   r0=$(rss $hulld_pid) p0=$(pss $hulld_pid) u0=$(uss $hulld_pid)
   row "hulld, idle 12 s later" "$r0" "$p0" "$u0"
+  split_row $hulld_pid
   for i in $(seq "$C"); do $hc run -d --network none --name "m$i" busybox sleep 100000 >/dev/null; done
   sleep 1
   r1=$(rss $hulld_pid) p1=$(pss $hulld_pid) u1=$(uss $hulld_pid)
   row "hulld, $C containers running" "$r1" "$p1" "$u1"
+  split_row $hulld_pid
   shims=$(named hull-shim)
   n=$(echo $shims | wc -w)
   sr=$(sum $(for s in $shims; do rss "$s"; done))

@@ -73,6 +73,11 @@ fn shim_command() -> anyhow::Result<ShimCommand> {
 
 const SHIM_ARG: &str = "__shim";
 
+/// glibc's default mmap threshold, kept fixed (see `hull_sys::process::compact_heap`):
+/// larger blocks that the heap cannot serve get their own mapping, and the heap's free top
+/// is given back above 128 KiB.
+const MMAP_THRESHOLD: usize = 128 * 1024;
+
 /// The bridge network manager, working in hulld's own network namespace; without one
 /// (no netlink, say) containers of the default network get an empty namespace.
 fn network_manager(state: &Path) -> Option<hull_network::Manager> {
@@ -148,10 +153,19 @@ fn open_containers(
     .context("opening the container service")
 }
 
+/// Logs at `level` (config checked it is one of dockerd's: debug, info, warn, error, fatal).
+/// A plain level filter, not an `EnvFilter`: the daemon takes no per-target directives,
+/// and parsing and matching them costs code pages and heap in a daemon kept small.
 fn init_logging(level: &str) {
-    let level = if level == "fatal" { "error" } else { level };
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match level {
+        "debug" => LevelFilter::DEBUG,
+        "warn" => LevelFilter::WARN,
+        "error" | "fatal" => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
 }
@@ -288,6 +302,14 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os();
     if args.nth(1).is_some_and(|a| a == SHIM_ARG) {
         return ExitCode::from(hull_shim::main_args(args));
+    }
+    // Before any thread starts: one malloc arena and a fixed mmap threshold, so that
+    // what image loads and container starts free goes back to the kernel (bench/README.md,
+    // daemon-memory.sh: 2.4 MB of arenas after one load + run --rm, 0.5 MB with this).
+    if !hull_sys::process::compact_heap(MMAP_THRESHOLD) {
+        eprintln!(
+            "hulld: mallopt refused M_ARENA_MAX/M_MMAP_THRESHOLD; continuing with glibc's defaults"
+        );
     }
     let flags = config::Flags::parse();
     let cfg = match config::load(flags) {

@@ -142,3 +142,29 @@ pub fn trim_heap() -> bool {
     // SAFETY: malloc_trim takes a size and touches only the allocator's own state.
     unsafe { libc::malloc_trim(0) == 1 }
 }
+
+/// Makes glibc's allocator keep less free memory for a long-lived daemon that is idle most
+/// of the time (hulld): one arena for all threads (`M_ARENA_MAX` = 1; by default each
+/// thread that allocates may get its own arena, whose freed memory stays with it), and a
+/// fixed `M_MMAP_THRESHOLD` of `mmap_threshold` bytes (setting it turns off glibc's dynamic
+/// threshold: after a large mapped buffer is freed, glibc raises the mmap threshold to its
+/// size and the trim threshold to twice that, so later large buffers come from the heap
+/// and what is freed at its top is kept instead of given back). Call it first thing in
+/// `main`, before threads start. Returns whether glibc took both settings.
+pub fn compact_heap(mmap_threshold: usize) -> bool {
+    let threshold = libc::c_int::try_from(mmap_threshold).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt takes two integers and changes only the allocator's parameters;
+    // glibc documents it as safe to call at any time (it takes the arena lock).
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1) == 1
+            && libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compact_heap_is_taken_by_glibc() {
+        assert!(super::compact_heap(128 * 1024), "mallopt refused a setting");
+    }
+}
