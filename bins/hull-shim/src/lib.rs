@@ -127,6 +127,29 @@ pub const STATE_FILE: &str = "state.json";
 pub const STOP_FILE: &str = "stop";
 /// The attach socket ([`io::proto`]).
 pub const IO_SOCKET: &str = "io.sock";
+
+/// A path for the UNIX socket `dir/name` that fits a socket address (107 bytes and a NUL):
+/// the path itself when it does, else `/proc/self/fd/N/name` through `dir` opened O_PATH
+/// (a long `--exec-root` plus a 64-hex container id passes the limit). The returned fd keeps
+/// that name valid in this process; drop it after bind/connect.
+pub fn socket_path(
+    dir: &Path,
+    name: &str,
+) -> std::io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
+    let plain = dir.join(name);
+    if plain.as_os_str().len() < 100 {
+        return Ok((plain, None));
+    }
+    use std::os::fd::AsRawFd;
+    let fd = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd()));
+    Ok((short, Some(fd)))
+}
 const CONSOLE_SOCKET: &str = "c.sock";
 /// Docker's restart back-off: from 100 ms, doubling, at most a minute, reset after 10 s up.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -358,7 +381,9 @@ fn setup(dir: &Path) -> Result<(ShimConfig, Env), ShimError> {
         .map_err(errno("signalfd"))?;
     let sock = dir.join(IO_SOCKET);
     let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).map_err(stdio_err("binding io.sock"))?;
+    let (addr, _dir) =
+        socket_path(dir, IO_SOCKET).map_err(stdio_err("opening the shim's directory"))?;
+    let listener = UnixListener::bind(&addr).map_err(stdio_err("binding io.sock"))?;
     // Only root (hulld) may attach: the container's users are other host uids.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
@@ -394,9 +419,10 @@ fn start(
         master: None,
         stdin_once: cfg.stdin_once,
     };
-    let console = dir.join(CONSOLE_SOCKET);
+    let (console, _console_dir) =
+        socket_path(dir, CONSOLE_SOCKET).map_err(stdio_err("opening the shim's directory"))?;
     let console_listener = if cfg.tty {
-        let _ = std::fs::remove_file(&console);
+        let _ = std::fs::remove_file(dir.join(CONSOLE_SOCKET));
         Some(UnixListener::bind(&console).map_err(stdio_err("binding the console socket"))?)
     } else {
         // The init is a fork of this process: it inherits fds 0-2 as they are during create.
@@ -426,7 +452,7 @@ fn start(
         .and_then(|()| nix::unistd::dup2_stdout(&env.own_log))
         .and_then(|()| nix::unistd::dup2_stderr(&env.own_log))
         .map_err(errno("restoring the shim's stdio"));
-    let _ = std::fs::remove_file(&console);
+    let _ = std::fs::remove_file(dir.join(CONSOLE_SOCKET));
     let fail = |e: ShimError| {
         let _ = rt.delete(&cfg.id, true);
         Err(e)
@@ -480,6 +506,25 @@ fn start(
 #[cfg(test)]
 mod tests {
     use super::RestartPolicy;
+
+    #[test]
+    fn sockets_in_long_directories_bind_and_connect() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("x".repeat(60)).join("y".repeat(64));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(dir.join(super::IO_SOCKET).as_os_str().len() > 108);
+        let (addr, _fd) = super::socket_path(&dir, super::IO_SOCKET).unwrap();
+        assert!(addr.as_os_str().len() < 108, "{}", addr.display());
+        let l = std::os::unix::net::UnixListener::bind(&addr).unwrap();
+        assert!(dir.join(super::IO_SOCKET).exists(), "the socket is in its directory");
+        let (addr2, _fd2) = super::socket_path(&dir, super::IO_SOCKET).unwrap();
+        let _c = std::os::unix::net::UnixStream::connect(&addr2).unwrap();
+        l.accept().unwrap();
+        // short paths stay as they are
+        let (p, fd) = super::socket_path(t.path(), "s").unwrap();
+        assert_eq!(p, t.path().join("s"));
+        assert!(fd.is_none());
+    }
 
     fn p(name: &str, max: i64) -> RestartPolicy {
         RestartPolicy {

@@ -270,7 +270,7 @@ impl ContainerService {
     ) -> Result<Option<UnixStream>, ContainersError> {
         let sock = self.io_socket(id);
         let result = loop {
-            if let Ok(s) = UnixStream::connect(&sock) {
+            if let Ok(s) = connect(&sock) {
                 break Ok(Some(s));
             }
             if cancelled() {
@@ -296,12 +296,20 @@ impl ContainerService {
         }
         tracing::debug!("container {}: window size {height}x{width}", rec.id);
         let sock = self.io_socket(&rec.id);
-        let mut s = UnixStream::connect(&sock)
-            .map_err(super::io_err("connecting to the shim at", &sock))?;
+        let mut s = connect(&sock).map_err(super::io_err("connecting to the shim at", &sock))?;
         s.write_all(&proto::resize(height, width))
             .map_err(super::io_err("sending a resize to", &sock))?;
         Ok(())
     }
+}
+
+/// Connects to a shim's socket, also when its path is longer than a socket address takes.
+fn connect(sock: &std::path::Path) -> std::io::Result<UnixStream> {
+    let (Some(dir), Some(name)) = (sock.parent(), sock.file_name()) else {
+        return UnixStream::connect(sock);
+    };
+    let (addr, _dir) = hull_shim::socket_path(dir, &name.to_string_lossy())?;
+    UnixStream::connect(addr)
 }
 
 #[cfg(test)]
