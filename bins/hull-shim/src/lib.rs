@@ -488,13 +488,27 @@ fn start(
         stdio.master = Some(master);
     }
     if first && cfg.wait_attach {
+        // Wait (up to 5 s) for the attach to connect: poll wakes at once when it does.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
+        loop {
             if let Ok((s, _)) = env.listener.accept() {
                 clients.push(io::Client::new(s));
                 break;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            use std::os::fd::AsFd;
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [nix::poll::PollFd::new(
+                env.listener.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
         }
     }
     if let Err(e) = rt.start(&cfg.id) {

@@ -279,7 +279,9 @@ impl ContainerService {
             if let Err(e) = self.get(id) {
                 break Err(e);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            // The shim binds io.sock when the start spawns it, and waits for this attach
+            // before starting the container: the poll is on `docker run`'s path.
+            std::thread::sleep(Duration::from_millis(1));
         };
         self.attach_cancel(id);
         result
