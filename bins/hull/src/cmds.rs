@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::client::{json_lines, q, ApiError, Client};
 use crate::fmt::{self, table};
+use crate::more;
 use crate::opts::{create_body, ContainerOpts};
 use crate::progress::Progress;
 use crate::stream::{self, RawMode};
@@ -106,6 +107,46 @@ pub enum Cmd {
         container: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
+    },
+    /// The host addresses of a container's published ports.
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private: Option<String>,
+    },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
+    /// Changes to a container's filesystem (A added, C changed, D deleted).
+    Diff { container: String },
+    /// Create an image from a container's changes.
+    Commit {
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Dockerfile instructions for the image's config (CMD, ENV, LABEL, ...).
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Pause the container while committing (default true).
+        #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        pause: bool,
+        container: String,
+        reference: Option<String>,
+    },
+    /// A container's filesystem as a tar archive.
+    Export {
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        container: String,
+    },
+    /// An image from a filesystem tarball (FILE or - for stdin).
+    Import {
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        file: String,
+        reference: Option<String>,
     },
     /// Low-level information on containers, images, volumes or networks (JSON).
     Inspect {
@@ -368,6 +409,8 @@ pub enum NetworkCmd {
 
 #[derive(Subcommand)]
 pub enum SystemCmd {
+    /// Disk usage of images, containers, volumes and build cache.
+    Df,
     Info {
         #[arg(short = 'f', long)]
         format: Option<String>,
@@ -767,6 +810,41 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Network(n) => network(c, n).await,
         Cmd::Info { format } | Cmd::System(SystemCmd::Info { format }) => info(c, format).await,
         Cmd::Version { format } => version(c, format).await,
+        Cmd::System(SystemCmd::Df) => more::df(c).await,
+        Cmd::Port { container, private } => more::port(c, &container, private.as_deref()).await,
+        Cmd::Rename {
+            container,
+            new_name,
+        } => more::rename(c, &container, &new_name).await,
+        Cmd::Diff { container } => more::diff(c, &container).await,
+        Cmd::Commit {
+            message,
+            author,
+            change,
+            pause,
+            container,
+            reference,
+        } => {
+            more::commit(
+                c,
+                more::CommitArgs {
+                    container: &container,
+                    reference: reference.as_deref(),
+                    message: message.as_deref(),
+                    author: author.as_deref(),
+                    changes: &change,
+                    pause,
+                },
+            )
+            .await
+        }
+        Cmd::Export { output, container } => more::export(c, &container, output.as_ref()).await,
+        Cmd::Import {
+            message,
+            change,
+            file,
+            reference,
+        } => more::import(c, &file, reference.as_deref(), message.as_deref(), &change).await,
     }
 }
 
