@@ -17,9 +17,7 @@ use crate::stream;
 /// `port CONTAINER [PRIVATE_PORT[/PROTO]]`: `80/tcp -> 127.0.0.1:18080` lines, or only the
 /// host addresses of one port.
 pub async fn port(c: &Client, container: &str, private: Option<&str>) -> anyhow::Result<u8> {
-    let v = c
-        .get(&format!("/containers/{}/json", q(container)))
-        .await?;
+    let v = c.get(&format!("/containers/{}/json", q(container))).await?;
     let ports = &v["NetworkSettings"]["Ports"];
     let mut keys: Vec<&String> = ports
         .as_object()
@@ -42,7 +40,10 @@ pub async fn port(c: &Client, container: &str, private: Option<&str>) -> anyhow:
             continue;
         }
         for b in ports[k.as_str()].as_array().into_iter().flatten() {
-            let ip = b["HostIp"].as_str().filter(|s| !s.is_empty()).unwrap_or("0.0.0.0");
+            let ip = b["HostIp"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("0.0.0.0");
             let ip = if ip.contains(':') {
                 format!("[{ip}]")
             } else {
@@ -146,9 +147,9 @@ pub async fn export(c: &Client, container: &str, output: Option<&PathBuf>) -> an
         .await?;
     let mut body = resp.into_body();
     let mut out: Box<dyn std::io::Write> = match output {
-        Some(p) => Box::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        ),
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     while let Some(f) = body.frame().await {
@@ -265,10 +266,7 @@ pub async fn df(c: &Client) -> anyhow::Result<u8> {
         ),
     ]);
     let running = |c: &Value| matches!(c["State"].as_str(), Some("running" | "paused"));
-    let ct_total: f64 = containers
-        .iter()
-        .filter_map(|c| c["SizeRw"].as_f64())
-        .sum();
+    let ct_total: f64 = containers.iter().filter_map(|c| c["SizeRw"].as_f64()).sum();
     let ct_idle: f64 = containers
         .iter()
         .filter(|c| !running(c))
