@@ -2,13 +2,14 @@
 //! its own network namespace. A project of two services on the compose network: `web`
 //! (busybox httpd serving a file it writes into a named volume) and `client` (wget of
 //! `http://web:8080/` by service name). up -d (twice: the second finds the containers by their
-//! labels and leaves them), ps, logs, exec, then down -v removes the containers, the network
-//! and the volume (checked through the API).
+//! labels and leaves them), the published port, ps, logs, exec (-T, and on a pty through
+//! dockerpty), run --rm, then down -v removes the containers, the network and the volume
+//! (checked through the API).
 
 mod common;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{busybox_tar, preflight, Hulld};
@@ -22,6 +23,10 @@ services:
     command: sh -c 'echo hello from web > /www/index.html && exec httpd -f -p 8080 -h /www'
     volumes:
       - www:/www
+    ports:
+      - "127.0.0.1:18081:8080"
+    environment:
+      GREETING: hi-from-env
     labels:
       test.role: server
   client:
@@ -78,10 +83,25 @@ fn label_filter(label: &str) -> String {
 
 #[test]
 fn docker_compose_up_ps_logs_exec_down() {
-    if !preflight(&[COMPOSE]) {
+    if !preflight(&[COMPOSE, "/usr/bin/python3"]) {
         return;
     }
     let d = Hulld::start_isolated();
+    // `unshare -n` leaves lo down; the published port is reached on it.
+    let st = Command::new("nsenter")
+        .args([
+            "-t",
+            &d.pid().to_string(),
+            "-n",
+            "ip",
+            "link",
+            "set",
+            "lo",
+            "up",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
     d.ok(
         "/usr/bin/docker",
         &["load", "-i", busybox_tar().to_str().unwrap()],
@@ -168,6 +188,53 @@ fn docker_compose_up_ps_logs_exec_down() {
     assert_eq!(out, "hello from web\n");
     let out = compose(&d, dir.path(), &["exec", "-T", "web", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
+    // exec on a terminal: compose's own dockerpty (no docker CLI), the service's env.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interactive/pty_drive.py"
+    );
+    let steps = serde_json::json!([
+        ["expect", "# "],
+        ["send", "stty size; echo $GREETING\r"],
+        ["expect", "24 80"],
+        ["expect", "hi-from-env"],
+        ["send", "exit 5\r"]
+    ]);
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(steps.to_string())
+        .args(["--", COMPOSE, "-p", "hulltest", "exec", "web", "sh"])
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", &d.docker_config)
+        .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // run --rm: a one-off container of the service on the project's network.
+    let (out, _) = compose_ok(&d, dir.path(), &["run", "--rm", "client"]);
+    assert_eq!(out, "hello from web\n");
+    // The published port, from the daemon's namespace.
+    let got = Command::new("nsenter")
+        .args(["-t", &d.pid().to_string(), "-n", "/usr/bin/python3", "-c"])
+        .arg("import urllib.request as u; print(u.urlopen('http://127.0.0.1:18081/', timeout=5).read().decode(), end='')")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "hello from web\n",
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let (port, _) = compose_ok(&d, dir.path(), &["port", "web", "8080"]);
+    assert_eq!(port.trim(), "127.0.0.1:18081");
 
     // up again: found by their labels and config hash, left as they are.
     let (_, err) = compose_ok(&d, dir.path(), &["up", "-d", "web"]);
