@@ -211,6 +211,10 @@ pub enum Cmd {
         no_stream: bool,
         #[arg(long = "no-trunc")]
         no_trunc: bool,
+        /// A Go-like template over .Container .ID .Name .CPUPerc .MemUsage .MemPerc .NetIO
+        /// .BlockIO .PIDs, one line per container.
+        #[arg(long)]
+        format: Option<String>,
         containers: Vec<String>,
     },
     /// The daemon's events.
@@ -793,7 +797,8 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
             no_stream,
             no_trunc,
             containers,
-        } => stats(c, all, no_stream, no_trunc, containers).await,
+            format,
+        } => stats(c, all, no_stream, no_trunc, format, containers).await,
         Cmd::Events {
             filter,
             since,
@@ -1568,18 +1573,40 @@ async fn stats(
     all: bool,
     no_stream: bool,
     no_trunc: bool,
+    format: Option<String>,
     containers: Vec<String>,
 ) -> anyhow::Result<u8> {
     loop {
         let rows = stats_rows(c, all, no_trunc, &containers).await?;
+        let text = match &format {
+            Some(f) => stats_format(f, &rows),
+            None => table(&rows),
+        };
         if no_stream {
-            print!("{}", table(&rows));
+            print!("{text}");
             return Ok(0);
         }
-        print!("\x1b[2J\x1b[H{}", table(&rows));
+        print!("\x1b[2J\x1b[H{text}");
         let _ = std::io::stdout().flush();
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// `stats --format`: the template per row (docker's field names; `.Container` is the name
+/// or ID the row was asked by, here the short ID).
+fn stats_format(f: &str, rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for r in rows.iter().skip(1) {
+        let names = [
+            "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+        ];
+        let mut fields: Vec<(&str, String)> =
+            names.iter().copied().zip(r.iter().cloned()).collect();
+        fields.push(("Container", r[0].clone()));
+        out.push_str(&fmt::template(f, &fields, &Value::Null));
+        out.push('\n');
+    }
+    out
 }
 
 /// RFC 3339 with nanoseconds from UNIX nanoseconds (UTC).

@@ -968,6 +968,14 @@ fn hull_cli_ports_volumes_networks_terminals_and_images() {
         "{stats}"
     );
     assert_eq!(cells[7], "1", "one process: {stats}");
+    let line = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "web",
+    ]);
+    assert_eq!(line, "web 1\n");
 
     // rename.
     d.ok(&["rename", "web", "site"]);
@@ -1125,6 +1133,52 @@ fn hull_cli_ports_volumes_networks_terminals_and_images() {
     d.ok(&["rm", "-f", "peer"]);
     assert_eq!(d.ok(&["network", "rm", "front"]), "front\n");
     assert!(!d.ok(&["network", "ls"]).contains("front"));
+    let site_id = d
+        .ok(&["inspect", "-f", "{{.Id}}", "site"])
+        .trim()
+        .to_string();
+    let ev = d.ok(&[
+        "events",
+        "--filter",
+        "network=front",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+    ]);
+    let kinds: Vec<&str> = ev.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(
+        (kinds.first(), kinds.last()),
+        (Some(&"create"), Some(&"destroy")),
+        "{ev}"
+    );
+    assert!(
+        ev.lines()
+            .all(|l| l.contains(" network ") && l.contains("name=front")),
+        "{ev}"
+    );
+    for action in ["connect", "disconnect"] {
+        assert!(
+            ev.lines().any(|l| l.split(' ').nth(2) == Some(action)
+                && l.contains(&format!("container={site_id}"))),
+            "no {action} of site: {ev}"
+        );
+    }
+    let ev = d.ok(&[
+        "events",
+        "--filter",
+        "volume=data",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+    ]);
+    let kinds: Vec<&str> = ev.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(
+        (kinds.first(), kinds.last()),
+        (Some(&"create"), Some(&"destroy")),
+        "{ev}"
+    );
 
     // --restart on-failure:2: two restarts, then it stays exited.
     d.ok(&[
