@@ -1325,6 +1325,24 @@ async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<u8> {
             ("State", ct["State"].as_str().unwrap_or("").to_string()),
             ("Ports", fmt::ports(&ct["Ports"])),
             ("Names", names.join(",")),
+            // docker's `k=v,k2=v2` and network names, not the JSON.
+            (
+                "Labels",
+                ct["Labels"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "Networks",
+                ct["NetworkSettings"]["Networks"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
+            ),
         ];
         if let Some(f) = &a.format {
             if !f.starts_with("table") {

@@ -1070,7 +1070,7 @@ fn hull_cli_ports_volumes_networks_terminals_and_images() {
     assert_eq!(d.ok(&["volume", "ls", "-q"]), "");
 
     // Networks: create/ls/inspect, DNS names on a user network, connect/disconnect, rm.
-    let id = d.ok(&["network", "create", "front"]);
+    let id = d.ok(&["network", "create", "--subnet", "10.89.0.0/24", "front"]);
     assert_eq!(id.trim().len(), 64, "{id}");
     let ls = d.ok(&["network", "ls"]);
     assert_eq!(
@@ -1087,6 +1087,12 @@ fn hull_cli_ports_volumes_networks_terminals_and_images() {
         "peer",
         "--network",
         "front",
+        "--ip",
+        "10.89.0.50",
+        "--network-alias",
+        "alt",
+        "--label",
+        "role=peer",
         "busybox",
         "sh",
         "-c",
@@ -1108,6 +1114,32 @@ fn hull_cli_ports_volumes_networks_terminals_and_images() {
     };
     let (code, out, err) = fetch("peer");
     assert_eq!((code, out.as_str()), (0, "from-peer\n"), "{err}");
+    let (code, out, err) = fetch("alt");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "from-peer\n"),
+        "--network-alias: {err}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "peer"
+        ])
+        .trim(),
+        "10.89.0.50"
+    );
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "--filter",
+            "label=role=peer",
+            "--format",
+            "{{.Names}} {{.Labels}} {{.Networks}}"
+        ]),
+        "peer role=peer front\n"
+    );
     assert_eq!(d.ok(&["network", "connect", "front", "site"]), "");
     let (code, out, err) = fetch("site");
     assert_eq!((code, out.as_str()), (0, "served\n"), "{err}");
