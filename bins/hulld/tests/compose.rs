@@ -39,9 +39,10 @@ volumes:
 "#;
 
 fn compose(d: &Hulld, dir: &Path, args: &[&str]) -> Output {
-    let mut full = vec!["-p", "hulltest"];
+    // Bounded: a hang is a failure with compose's output, not a stuck test.
+    let mut full = vec!["90", COMPOSE, "-p", "hulltest"];
     full.extend_from_slice(args);
-    d.docker_cmd(COMPOSE, &full)
+    d.docker_cmd("/usr/bin/timeout", &full)
         .current_dir(dir)
         .env("COMPOSE_HTTP_TIMEOUT", "60")
         .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
@@ -219,8 +220,8 @@ fn docker_compose_up_ps_logs_exec_down() {
         String::from_utf8_lossy(&out.stderr)
     );
     // run --rm: a one-off container of the service on the project's network.
-    let (out, _) = compose_ok(&d, dir.path(), &["run", "--rm", "client"]);
-    assert_eq!(out, "hello from web\n");
+    let (out, err) = compose_ok(&d, dir.path(), &["run", "--rm", "client"]);
+    assert_eq!(out, "hello from web\n", "{err}");
     // The published port, from the daemon's namespace.
     let got = Command::new("nsenter")
         .args(["-t", &d.pid().to_string(), "-n", "/usr/bin/python3", "-c"])
