@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::client::{json_lines, q, ApiError, Client};
 use crate::fmt::{self, table};
+use crate::more;
 use crate::opts::{create_body, ContainerOpts};
 use crate::progress::Progress;
 use crate::stream::{self, RawMode};
@@ -107,6 +108,46 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// The host addresses of a container's published ports.
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private: Option<String>,
+    },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
+    /// Changes to a container's filesystem (A added, C changed, D deleted).
+    Diff { container: String },
+    /// Create an image from a container's changes.
+    Commit {
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Dockerfile instructions for the image's config (CMD, ENV, LABEL, ...).
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Pause the container while committing (default true).
+        #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        pause: bool,
+        container: String,
+        reference: Option<String>,
+    },
+    /// A container's filesystem as a tar archive.
+    Export {
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        container: String,
+    },
+    /// An image from a filesystem tarball (FILE or - for stdin).
+    Import {
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        file: String,
+        reference: Option<String>,
+    },
     /// Low-level information on containers, images, volumes or networks (JSON).
     Inspect {
         #[arg(short = 'f', long)]
@@ -170,6 +211,10 @@ pub enum Cmd {
         no_stream: bool,
         #[arg(long = "no-trunc")]
         no_trunc: bool,
+        /// A Go-like template over .Container .ID .Name .CPUPerc .MemUsage .MemPerc .NetIO
+        /// .BlockIO .PIDs, one line per container.
+        #[arg(long)]
+        format: Option<String>,
         containers: Vec<String>,
     },
     /// The daemon's events.
@@ -368,6 +413,8 @@ pub enum NetworkCmd {
 
 #[derive(Subcommand)]
 pub enum SystemCmd {
+    /// Disk usage of images, containers, volumes and build cache.
+    Df,
     Info {
         #[arg(short = 'f', long)]
         format: Option<String>,
@@ -750,7 +797,8 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
             no_stream,
             no_trunc,
             containers,
-        } => stats(c, all, no_stream, no_trunc, containers).await,
+            format,
+        } => stats(c, all, no_stream, no_trunc, format, containers).await,
         Cmd::Events {
             filter,
             since,
@@ -767,6 +815,41 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Network(n) => network(c, n).await,
         Cmd::Info { format } | Cmd::System(SystemCmd::Info { format }) => info(c, format).await,
         Cmd::Version { format } => version(c, format).await,
+        Cmd::System(SystemCmd::Df) => more::df(c).await,
+        Cmd::Port { container, private } => more::port(c, &container, private.as_deref()).await,
+        Cmd::Rename {
+            container,
+            new_name,
+        } => more::rename(c, &container, &new_name).await,
+        Cmd::Diff { container } => more::diff(c, &container).await,
+        Cmd::Commit {
+            message,
+            author,
+            change,
+            pause,
+            container,
+            reference,
+        } => {
+            more::commit(
+                c,
+                more::CommitArgs {
+                    container: &container,
+                    reference: reference.as_deref(),
+                    message: message.as_deref(),
+                    author: author.as_deref(),
+                    changes: &change,
+                    pause,
+                },
+            )
+            .await
+        }
+        Cmd::Export { output, container } => more::export(c, &container, output.as_ref()).await,
+        Cmd::Import {
+            message,
+            change,
+            file,
+            reference,
+        } => more::import(c, &file, reference.as_deref(), message.as_deref(), &change).await,
     }
 }
 
@@ -1242,6 +1325,24 @@ async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<u8> {
             ("State", ct["State"].as_str().unwrap_or("").to_string()),
             ("Ports", fmt::ports(&ct["Ports"])),
             ("Names", names.join(",")),
+            // docker's `k=v,k2=v2` and network names, not the JSON.
+            (
+                "Labels",
+                ct["Labels"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "Networks",
+                ct["NetworkSettings"]["Networks"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
+            ),
         ];
         if let Some(f) = &a.format {
             if !f.starts_with("table") {
@@ -1490,18 +1591,40 @@ async fn stats(
     all: bool,
     no_stream: bool,
     no_trunc: bool,
+    format: Option<String>,
     containers: Vec<String>,
 ) -> anyhow::Result<u8> {
     loop {
         let rows = stats_rows(c, all, no_trunc, &containers).await?;
+        let text = match &format {
+            Some(f) => stats_format(f, &rows),
+            None => table(&rows),
+        };
         if no_stream {
-            print!("{}", table(&rows));
+            print!("{text}");
             return Ok(0);
         }
-        print!("\x1b[2J\x1b[H{}", table(&rows));
+        print!("\x1b[2J\x1b[H{text}");
         let _ = std::io::stdout().flush();
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// `stats --format`: the template per row (docker's field names; `.Container` is the name
+/// or ID the row was asked by, here the short ID).
+fn stats_format(f: &str, rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for r in rows.iter().skip(1) {
+        let names = [
+            "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+        ];
+        let mut fields: Vec<(&str, String)> =
+            names.iter().copied().zip(r.iter().cloned()).collect();
+        fields.push(("Container", r[0].clone()));
+        out.push_str(&fmt::template(f, &fields, &Value::Null));
+        out.push('\n');
+    }
+    out
 }
 
 /// RFC 3339 with nanoseconds from UNIX nanoseconds (UTC).

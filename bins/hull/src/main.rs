@@ -14,6 +14,7 @@ mod auth;
 mod client;
 mod cmds;
 mod fmt;
+mod more;
 mod opts;
 mod progress;
 mod stream;

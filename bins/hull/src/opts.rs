@@ -50,6 +50,12 @@ pub struct ContainerOpts {
     pub user: Option<String>,
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address on the --network (a user network with a subnet).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Another DNS name of the container on the --network.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     #[arg(long)]
     pub entrypoint: Option<String>,
     #[arg(short = 'h', long)]
@@ -270,6 +276,31 @@ fn ulimit(s: &str) -> anyhow::Result<Value> {
 }
 
 /// The image and the create body.
+/// `--ip` and `--network-alias` as the endpoint config of the `--network`.
+fn endpoints(o: &ContainerOpts) -> anyhow::Result<Value> {
+    if o.ip.is_none() && o.network_alias.is_empty() {
+        return Ok(json!({}));
+    }
+    let net = match o.network.as_deref() {
+        Some(n) if !n.is_empty() && n != "default" => n,
+        _ => bail!("--ip and --network-alias need --network (a user network)"),
+    };
+    let mut ep = Map::new();
+    if let Some(ip) = &o.ip {
+        let addr: std::net::Ipv4Addr = ip
+            .parse()
+            .map_err(|_| anyhow!("--ip {ip:?}: not an IPv4 address"))?;
+        ep.insert(
+            "IPAMConfig".into(),
+            json!({ "IPv4Address": addr.to_string() }),
+        );
+    }
+    if !o.network_alias.is_empty() {
+        ep.insert("Aliases".into(), json!(o.network_alias));
+    }
+    Ok(json!({ net: ep }))
+}
+
 pub fn create_body(o: &ContainerOpts) -> anyhow::Result<(String, Value)> {
     if o.init {
         bail!("--init: hull has no init process to run in containers yet; run without --init");
@@ -363,7 +394,7 @@ pub fn create_body(o: &ContainerOpts) -> anyhow::Result<(String, Value)> {
         "ExposedPorts": exposed,
         "Volumes": anon,
         "HostConfig": host,
-        "NetworkingConfig": {"EndpointsConfig": {}},
+        "NetworkingConfig": {"EndpointsConfig": endpoints(o)?},
     });
     let b = body.as_object_mut().expect("object");
     if !cmd.is_empty() {
@@ -456,6 +487,27 @@ mod tests {
     }
 
     #[test]
+    fn ip_and_aliases_go_to_the_networks_endpoint() {
+        let b = body(&[
+            "--network",
+            "front",
+            "--ip",
+            "10.9.0.50",
+            "--network-alias",
+            "db",
+            "busybox",
+        ]);
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["front"],
+            json!({ "IPAMConfig": { "IPv4Address": "10.9.0.50" }, "Aliases": ["db"] })
+        );
+        assert_eq!(
+            body(&["busybox"])["NetworkingConfig"]["EndpointsConfig"],
+            json!({})
+        );
+    }
+
+    #[test]
     fn bad_input_is_an_error() {
         let t = T::try_parse_from(["run", "--init", "busybox"]).unwrap();
         assert!(create_body(&t.o)
@@ -466,6 +518,16 @@ mod tests {
         assert!(create_body(&t.o).is_err());
         let t = T::try_parse_from(["run", "-p", "a:b:c:d", "busybox"]).unwrap();
         assert!(create_body(&t.o).is_err());
+        let t = T::try_parse_from(["run", "--ip", "10.0.0.5", "busybox"]).unwrap();
+        assert!(create_body(&t.o)
+            .unwrap_err()
+            .to_string()
+            .contains("--network"));
+        let t = T::try_parse_from(["run", "--net", "n", "--ip", "10.0.0.x", "busybox"]).unwrap();
+        assert!(create_body(&t.o)
+            .unwrap_err()
+            .to_string()
+            .contains("10.0.0.x"));
         assert_eq!(ram_in_bytes("1g").unwrap(), 1 << 30);
         assert!(ram_in_bytes("lots").is_err());
     }

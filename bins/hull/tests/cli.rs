@@ -1,7 +1,10 @@
-//! e2e (root): a private hulld (temporary state, `--bridge none`, stopped by its pid) driven
-//! by the hull CLI: load with its output, the images and ps tables, run --rm exit codes,
-//! run -d + logs + exec + inspect + stop + rm, version. hulld must be built next to hull
-//! (`cargo build -p hulld-bin`; a workspace build does it).
+//! e2e (root): a private hulld (temporary state, `--bridge none` or, for the network tests,
+//! its own network namespace; stopped by its pid) driven by the hull CLI: load, the images
+//! and ps tables, run --rm exit codes, run -d + logs + exec + inspect + stop + rm, version,
+//! TLS, push/pull; -p with ps's PORTS and port, pause/unpause, top, stats, rename, run -i,
+//! run -it and exec -it on a pty, volumes, user networks with DNS names, restart policies,
+//! logs -f, events filters, diff/commit/export/import, info and system df. hulld must be
+//! built next to hull (`cargo build -p hulld-bin`; a workspace build does it).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -66,6 +69,28 @@ impl Hulld {
     }
 
     fn start_with(extra: &[&str]) -> Hulld {
+        Self::start_full(extra, false)
+    }
+
+    /// A hulld in a network namespace of its own (`unshare -n`, which execs it: the child's
+    /// pid is hulld's), with its default bridge there and `lo` up for the test's clients.
+    fn start_isolated() -> Hulld {
+        let d = Self::start_full(&[], true);
+        let st = d.in_ns(&["ip", "link", "set", "lo", "up"]);
+        assert!(st.status.success(), "lo up in hulld's netns");
+        d
+    }
+
+    /// Runs a command in hulld's network namespace.
+    fn in_ns(&self, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.child.id().to_string(), "-n"])
+            .args(args)
+            .output()
+            .expect("running nsenter")
+    }
+
+    fn start_full(extra: &[&str], isolated: bool) -> Hulld {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(
             dir.path(),
@@ -75,8 +100,18 @@ impl Hulld {
         let socket = dir.path().join("run/hull.sock");
         std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
         let log = std::fs::File::create(dir.path().join("hulld.log")).unwrap();
-        let child = Command::new(hulld_bin())
-            .args(["--bridge", "none", "-H"])
+        // Only a hulld in its own network namespace may make a bridge.
+        let mut cmd = if isolated {
+            let mut c = Command::new("unshare");
+            c.arg("-n").arg(hulld_bin());
+            c
+        } else {
+            let mut c = Command::new(hulld_bin());
+            c.args(["--bridge", "none"]);
+            c
+        };
+        let child = cmd
+            .arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
             .arg(dir.path().join("data"))
@@ -127,16 +162,22 @@ impl Hulld {
     }
 
     fn hull(&self, args: &[&str]) -> Output {
-        let cfg = self.dir.path().join("docker-config");
-        let _ = std::fs::create_dir_all(&cfg);
-        Command::new(hull_bin())
-            .args(args)
-            .env("DOCKER_CONFIG", &cfg)
-            .env("HULL_HOST", format!("unix://{}", self.socket.display()))
-            .env_remove("DOCKER_HOST")
+        self.hull_cmd(args)
             .stdin(Stdio::null())
             .output()
             .expect("running hull")
+    }
+
+    /// `hull args...` with this daemon's address and a private DOCKER_CONFIG.
+    fn hull_cmd(&self, args: &[&str]) -> Command {
+        let cfg = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&cfg);
+        let mut c = Command::new(hull_bin());
+        c.args(args)
+            .env("DOCKER_CONFIG", &cfg)
+            .env("HULL_HOST", format!("unix://{}", self.socket.display()))
+            .env_remove("DOCKER_HOST");
+        c
     }
 
     /// Runs hull, asserts success, returns stdout.
@@ -196,6 +237,15 @@ impl Hulld {
 
 impl Drop for Hulld {
     fn drop(&mut self) {
+        // Whatever a test left (it may have failed half way): removed through the daemon.
+        let ids = self.hull(&["ps", "-aq"]);
+        let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = self.hull(&args);
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -743,4 +793,511 @@ fn hull_cli_push_and_pull_with_credentials() {
     let (code, out, err) = d.code(&["run", "--rm", &image, "echo", "pulled"]);
     assert_eq!((code, out.as_str()), (0, "pulled\n"), "{err}");
     assert!(err.contains("Unable to find image"), "{err}");
+}
+
+/// Runs `cmd` to its end, killed (and a failure) after `secs`; its stdout.
+fn output_within(mut cmd: Command, secs: u64) -> (i32, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not end within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status.code().unwrap_or(-1), reader.join().unwrap())
+}
+
+/// Polls `f` until it is true (20 s at most; then a failure naming `what`).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `hull args...` on a pty driven by `steps` (hulld's tests/interactive/pty_drive.py);
+/// the exit code and the driver's report.
+fn on_pty(d: &Hulld, steps: serde_json::Value, args: &[&str]) -> (i32, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../hulld/tests/interactive/pty_drive.py"
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(steps.to_string())
+        .arg("--")
+        .arg(hull_bin())
+        .args(args)
+        .env("HULL_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The row of `table` whose cells include `cell`.
+fn row_with<'a>(table: &'a str, cell: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.split("  ").any(|c| c.trim() == cell))
+        .unwrap_or_else(|| panic!("no row with {cell:?} in\n{table}"))
+}
+
+#[test]
+fn hull_cli_ports_volumes_networks_terminals_and_images() {
+    if !preflight() {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        assert!(
+            std::env::var("HULL_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "python3 is needed (scripts/install-deps)"
+        );
+        eprintln!("SKIP: python3 missing");
+        return;
+    }
+    // Its own network namespace: bridges, veths and port rules never touch the host's.
+    let d = Hulld::start_isolated();
+    let tar = busybox_tar(d.dir.path());
+    d.ok(&["load", "-i", tar.to_str().unwrap()]);
+
+    // -p: reached from the daemon's namespace; ps's PORTS column; port.
+    let web = d
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "127.0.0.1:18080:80",
+            "busybox",
+            "sh",
+            "-c",
+            "echo served > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+        ])
+        .trim()
+        .to_string();
+    eventually("httpd behind 127.0.0.1:18080", || {
+        let o = d.in_ns(&[
+            "/usr/bin/python3",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:18080/', timeout=2).read().decode(), end='')",
+        ]);
+        String::from_utf8_lossy(&o.stdout) == "served\n"
+    });
+    let ps = d.ok(&["ps"]);
+    let row = row_with(&ps, "web");
+    assert!(row.contains("   127.0.0.1:18080->80/tcp   "), "{ps}");
+    assert!(row.starts_with(&web[..12]), "{ps}");
+    assert_eq!(d.ok(&["port", "web"]), "80/tcp -> 127.0.0.1:18080\n");
+    assert_eq!(d.ok(&["port", "web", "80"]), "127.0.0.1:18080\n");
+    let (code, _, err) = d.code(&["port", "web", "81/tcp"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("No public port '81/tcp'"), "{err}");
+
+    // pause/unpause: ps's STATUS and info's counts; top; stats --no-stream.
+    assert_eq!(d.ok(&["pause", "web"]), "web\n");
+    let row = row_with(&d.ok(&["ps"]), "web").to_string();
+    assert!(row.contains("Up ") && row.contains(" (Paused)"), "{row}");
+    assert_eq!(
+        d.ok(&["info", "-f", "{{.ContainersPaused}} {{.ContainersRunning}}"])
+            .trim(),
+        "1 0"
+    );
+    assert_eq!(d.ok(&["unpause", "web"]), "web\n");
+    assert!(!d.ok(&["ps"]).contains("Paused"));
+    let top = d.ok(&["top", "web"]);
+    assert_eq!(
+        header(&top),
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "{top}"
+    );
+    assert!(
+        top.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with("httpd -f -p 80 -h /tmp")),
+        "{top}"
+    );
+    let stats = d.ok(&["stats", "--no-stream", "web"]);
+    assert_eq!(
+        header(&stats),
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS"
+        ],
+        "{stats}"
+    );
+    let row = stats.lines().nth(1).expect(&stats);
+    assert!(row.starts_with(&web[..12]), "{stats}");
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells.len(), 8, "{stats}");
+    assert_eq!(cells[1], "web");
+    assert!(
+        cells[2].ends_with('%') && cells[3].contains(" / "),
+        "{stats}"
+    );
+    assert_eq!(cells[7], "1", "one process: {stats}");
+    let line = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "web",
+    ]);
+    assert_eq!(line, "web 1\n");
+
+    // rename.
+    d.ok(&["rename", "web", "site"]);
+    assert_eq!(d.ok(&["ps", "--format", "{{.Names}}"]), "site\n");
+
+    // run -i with piped stdin.
+    let mut child = d
+        .hull_cmd(&["run", "-i", "--rm", "busybox", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "hi\n")
+    );
+
+    // run -it on a pty: its size, a resize (SIGWINCH), the shell's exit code; exec -it.
+    let (code, report) = on_pty(
+        &d,
+        serde_json::json!([
+            ["expect", "# "],
+            ["send", "stty size\r"],
+            ["expect", "24 80"],
+            ["resize_until", 30, 100, "stty size\r"],
+            ["send", "exit 3\r"]
+        ]),
+        &["run", "-it", "--rm", "busybox", "sh"],
+    );
+    assert_eq!(code, 3, "{report}");
+    let (code, report) = on_pty(
+        &d,
+        serde_json::json!([
+            ["expect", "# "],
+            ["send", "tty; stty size\r"],
+            ["expect", "/dev/pts/"],
+            ["expect", "24 80"],
+            ["send", "exit 4\r"]
+        ]),
+        &["exec", "-it", "site", "sh"],
+    );
+    assert_eq!(code, 4, "{report}");
+
+    // Volumes: create/ls/inspect, data kept across two runs, prune, rm (refused in use).
+    assert_eq!(d.ok(&["volume", "create", "data"]), "data\n");
+    let ls = d.ok(&["volume", "ls"]);
+    assert_eq!(header(&ls), ["DRIVER", "VOLUME NAME"], "{ls}");
+    assert!(ls.lines().any(|l| l == "local     data"), "{ls}");
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["volume", "inspect", "data"])).unwrap();
+    assert_eq!(
+        (v[0]["Name"].as_str(), v[0]["Driver"].as_str()),
+        (Some("data"), Some("local"))
+    );
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/d",
+        "busybox",
+        "sh",
+        "-c",
+        "echo persisted > /d/f",
+    ]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/f"]),
+        "persisted\n"
+    );
+    let mp = v[0]["Mountpoint"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(Path::new(mp).join("f")).unwrap(),
+        "persisted\n"
+    );
+    d.ok(&[
+        "create", "--name", "keeper", "-v", "data:/d", "busybox", "true",
+    ]);
+    d.ok(&["volume", "create", "junk"]);
+    let pruned = d.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(pruned.contains("Deleted Volumes:\njunk\n"), "{pruned}");
+    assert!(
+        !pruned.contains("data"),
+        "a volume in use was pruned: {pruned}"
+    );
+    let (code, _, err) = d.code(&["volume", "rm", "data"]);
+    assert_eq!(code, 1, "removed a volume in use: {err}");
+    d.ok(&["rm", "keeper"]);
+    assert_eq!(d.ok(&["volume", "rm", "data"]), "data\n");
+    assert_eq!(d.ok(&["volume", "ls", "-q"]), "");
+
+    // Networks: create/ls/inspect, DNS names on a user network, connect/disconnect, rm.
+    let id = d.ok(&["network", "create", "--subnet", "10.89.0.0/24", "front"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = d.ok(&["network", "ls"]);
+    assert_eq!(
+        header(&ls),
+        ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+        "{ls}"
+    );
+    let row = row_with(&ls, "front");
+    assert!(row.starts_with(&id[..12]) && row.contains("bridge"), "{ls}");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "front",
+        "--ip",
+        "10.89.0.50",
+        "--network-alias",
+        "alt",
+        "--label",
+        "role=peer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-peer > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    let fetch = |name: &str| {
+        d.code(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            &format!(
+                "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{name}/ && exit 0; sleep 0.3; done; exit 1"
+            ),
+        ])
+    };
+    let (code, out, err) = fetch("peer");
+    assert_eq!((code, out.as_str()), (0, "from-peer\n"), "{err}");
+    let (code, out, err) = fetch("alt");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "from-peer\n"),
+        "--network-alias: {err}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "peer"
+        ])
+        .trim(),
+        "10.89.0.50"
+    );
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "--filter",
+            "label=role=peer",
+            "--format",
+            "{{.Names}} {{.Labels}} {{.Networks}}"
+        ]),
+        "peer role=peer front\n"
+    );
+    assert_eq!(d.ok(&["network", "connect", "front", "site"]), "");
+    let (code, out, err) = fetch("site");
+    assert_eq!((code, out.as_str()), (0, "served\n"), "{err}");
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "front"])).unwrap();
+    assert_eq!(n[0]["Name"], "front");
+    assert_eq!(n[0]["Driver"], "bridge");
+    assert_eq!(
+        n[0]["Containers"].as_object().map(|m| m.len()),
+        Some(2),
+        "{n}"
+    );
+    d.ok(&["network", "disconnect", "front", "site"]);
+    let n: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "front"])).unwrap();
+    assert_eq!(
+        n[0]["Containers"].as_object().map(|m| m.len()),
+        Some(1),
+        "{n}"
+    );
+    let (code, _, err) = d.code(&["network", "rm", "front"]);
+    assert_eq!(code, 1, "removed a network in use: {err}");
+    d.ok(&["rm", "-f", "peer"]);
+    assert_eq!(d.ok(&["network", "rm", "front"]), "front\n");
+    assert!(!d.ok(&["network", "ls"]).contains("front"));
+    let site_id = d
+        .ok(&["inspect", "-f", "{{.Id}}", "site"])
+        .trim()
+        .to_string();
+    let ev = d.ok(&[
+        "events",
+        "--filter",
+        "network=front",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+    ]);
+    let kinds: Vec<&str> = ev.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(
+        (kinds.first(), kinds.last()),
+        (Some(&"create"), Some(&"destroy")),
+        "{ev}"
+    );
+    assert!(
+        ev.lines()
+            .all(|l| l.contains(" network ") && l.contains("name=front")),
+        "{ev}"
+    );
+    for action in ["connect", "disconnect"] {
+        assert!(
+            ev.lines().any(|l| l.split(' ').nth(2) == Some(action)
+                && l.contains(&format!("container={site_id}"))),
+            "no {action} of site: {ev}"
+        );
+    }
+    let ev = d.ok(&[
+        "events",
+        "--filter",
+        "volume=data",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+    ]);
+    let kinds: Vec<&str> = ev.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(
+        (kinds.first(), kinds.last()),
+        (Some(&"create"), Some(&"destroy")),
+        "{ev}"
+    );
+
+    // --restart on-failure:2: two restarts, then it stays exited.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    eventually("flaky restarted twice and exited", || {
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky",
+        ])
+        .trim()
+            == "2 exited"
+    });
+
+    // logs -f ends when the container exits; events filtered by container, --since/--until.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b",
+    ]);
+    let (code, out) = output_within(d.hull_cmd(&["logs", "-f", "talker"]), 20);
+    assert_eq!((code, out.as_str()), (0, "a\nb\n"));
+    let ev = d.ok(&[
+        "events",
+        "--filter",
+        "container=talker",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+    ]);
+    let kinds: Vec<&str> = ev.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(kinds, ["create", "start", "die"], "{ev}");
+    assert!(ev.lines().all(|l| l.contains("name=talker")), "{ev}");
+
+    // diff, commit, export, import.
+    d.ok(&["exec", "site", "sh", "-c", "echo committed > /made"]);
+    assert!(d.ok(&["diff", "site"]).lines().any(|l| l == "A /made"));
+    let img = d.ok(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/made\"]",
+        "site",
+        "snap:v1",
+    ]);
+    assert!(
+        img.starts_with("sha256:") && img.trim().len() == 71,
+        "{img}"
+    );
+    assert_eq!(d.ok(&["run", "--rm", "snap:v1"]), "committed\n");
+    let file = d.dir.path().join("site.tar");
+    d.ok(&["export", "-o", file.to_str().unwrap(), "site"]);
+    let img = d.ok(&["import", file.to_str().unwrap(), "flat:v1"]);
+    assert!(img.starts_with("sha256:"), "{img}");
+    assert_eq!(
+        d.ok(&["run", "--rm", "flat:v1", "cat", "/made"]),
+        "committed\n"
+    );
+
+    // info, system info, system df.
+    let info = d.ok(&["system", "info"]);
+    assert!(info.contains(" Containers: 3\n  Running: 1\n"), "{info}");
+    let df = d.ok(&["system", "df"]);
+    assert_eq!(
+        header(&df),
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        "{df}"
+    );
+    let row = row_with(&df, "Images");
+    assert!(
+        row.split("  ").any(|c| c.trim() == "3"),
+        "busybox, snap, flat: {df}"
+    );
 }

@@ -89,7 +89,7 @@ fn docker_events_past_and_live() {
 
     let (code, _) = d.curl(&[], "/events?since=yesterday");
     assert_eq!(code, 400);
-    let (code, _) = d.curl(&[], "/events?filters=%7B%22volume%22%3A%5B%22x%22%5D%7D");
+    let (code, _) = d.curl(&[], "/events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D");
     assert_eq!(code, 400);
     let (code, _) = d.curl(&[], "/_ping");
     assert_eq!(code, 200);

@@ -131,6 +131,8 @@ struct Filter {
     actions: Vec<String>,
     images: Vec<String>,
     containers: Vec<String>,
+    networks: Vec<String>,
+    volumes: Vec<String>,
 }
 
 impl Filter {
@@ -153,6 +155,14 @@ impl Filter {
                     && (any(&self.images, &e.actor.id) || any(&self.images, name)))
                 || (e.kind == "container" && any(&self.images, image_attr)))
             && (self.containers.is_empty() || self.containers.iter().any(container))
+            && (self.networks.is_empty()
+                || (e.kind == "network"
+                    && self.networks.iter().any(|n| {
+                        *n == e.actor.id
+                            || *n == name
+                            || (n.len() >= 12 && e.actor.id.starts_with(n.as_str()))
+                    })))
+            && (self.volumes.is_empty() || (e.kind == "volume" && any(&self.volumes, &e.actor.id)))
     }
 }
 
@@ -160,12 +170,14 @@ pub fn route(events: Arc<Events>, q: &Query) -> Result<Response<ApiBody>, ApiErr
     let since = parse_time(q, "since")?;
     let until = parse_time(q, "until")?;
     let f = q.filters()?;
-    f.only(&["type", "event", "image", "container"])?;
+    f.only(&["type", "event", "image", "container", "network", "volume"])?;
     let filter = Filter {
         types: f.get("type").to_vec(),
         actions: f.get("event").to_vec(),
         images: f.get("image").to_vec(),
         containers: f.get("container").to_vec(),
+        networks: f.get("network").to_vec(),
+        volumes: f.get("volume").to_vec(),
     };
     let (recent, mut live) = events.subscribe();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -224,6 +236,8 @@ mod tests {
             actions: v(actions),
             images: v(images),
             containers: v(containers),
+            networks: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 
@@ -240,5 +254,25 @@ mod tests {
         assert!(!filter(&[], &[], &["alpine"]).matches(&e));
         let img = Event::new("image", "pull", "sha256:1", [].into());
         assert!(!filter(&["web"], &[], &[]).matches(&img));
+    }
+
+    #[test]
+    fn network_and_volume_filters() {
+        let attrs = [
+            ("name".to_string(), "front".to_string()),
+            ("type".to_string(), "bridge".to_string()),
+        ];
+        let net = Event::new("network", "create", &"ab".repeat(32), attrs.into());
+        let vol = Event::new("volume", "create", "data", [].into());
+        let mut f = filter(&[], &[], &[]);
+        f.networks = vec!["front".into()];
+        assert!(f.matches(&net) && !f.matches(&vol));
+        f.networks = vec!["abababababab".into()];
+        assert!(f.matches(&net));
+        f.networks = vec!["other".into()];
+        assert!(!f.matches(&net));
+        let mut f = filter(&[], &[], &[]);
+        f.volumes = vec!["data".into()];
+        assert!(f.matches(&vol) && !f.matches(&net));
     }
 }

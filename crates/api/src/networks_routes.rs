@@ -9,6 +9,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::body::{json_response, ok_json, read_bytes, response, ApiBody};
 use crate::containers::ContainerService;
 use crate::errors::ApiError;
+use crate::events::{Event, Events};
 use crate::networks_service::{NetError, NetworkService};
 use crate::query::Query;
 
@@ -37,9 +38,40 @@ fn done<T>(r: Result<T, NetError>, ok: impl FnOnce(T) -> Response<ApiBody>) -> R
     }
 }
 
-/// `route` is the path after `/networks`.
+/// Docker's network events: the network's ID as the actor, its name and driver type, and the
+/// container for connect/disconnect.
+fn event(events: &Events, action: &str, net: &serde_json::Value, container: Option<&str>) {
+    let mut attrs = std::collections::BTreeMap::from([
+        (
+            "name".to_string(),
+            net["Name"].as_str().unwrap_or("").to_string(),
+        ),
+        (
+            "type".to_string(),
+            net["Driver"].as_str().unwrap_or("bridge").to_string(),
+        ),
+    ]);
+    if let Some(c) = container {
+        attrs.insert("container".into(), c.to_string());
+    }
+    let id = net["Id"].as_str().unwrap_or("");
+    events.publish(Event::new("network", action, id, attrs));
+}
+
+/// The container a connect/disconnect body names, as its full ID (the name when unknown).
+fn body_container(svc: &NetworkService, body: &[u8]) -> String {
+    let c = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["Container"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    svc.containers.resolve(&c).unwrap_or(c)
+}
+
+/// `route` is the path after `/networks`. Create, connect, disconnect and removal are
+/// published as `network` events.
 pub async fn route(
     containers: Arc<ContainerService>,
+    events: Arc<Events>,
     route: &str,
     q: &Query,
     req: Request<Incoming>,
@@ -56,7 +88,14 @@ pub async fn route(
         }
         (&Method::POST, "/create") => {
             let body = read_bytes(req.into_body(), 1 << 20).await?;
-            let r = blocking("network create", move || svc.create(&body)).await?;
+            let r = blocking("network create", move || {
+                let id = svc.create(&body)?;
+                if let Ok(v) = svc.inspect(&id) {
+                    event(&events, "create", &v, None);
+                }
+                Ok(id)
+            })
+            .await?;
             Ok(done(r, |id| {
                 json_response(
                     StatusCode::CREATED,
@@ -82,18 +121,42 @@ pub async fn route(
                     Ok(done(r, |v| ok_json(&v)))
                 }
                 (&Method::DELETE, "") => {
-                    let r = blocking("network remove", move || svc.remove(&name)).await?;
+                    let r = blocking("network remove", move || {
+                        let v = svc.inspect(&name)?;
+                        svc.remove(&name)?;
+                        event(&events, "destroy", &v, None);
+                        Ok(())
+                    })
+                    .await?;
                     Ok(done(r, no_content))
                 }
                 (&Method::POST, "connect") => {
                     let body = read_bytes(req.into_body(), 1 << 20).await?;
-                    let r = blocking("network connect", move || svc.connect(&name, &body)).await?;
+                    let r = blocking("network connect", move || {
+                        svc.connect(&name, &body)?;
+                        if let Ok(v) = svc.inspect(&name) {
+                            event(&events, "connect", &v, Some(&body_container(&svc, &body)));
+                        }
+                        Ok(())
+                    })
+                    .await?;
                     Ok(done(r, |()| response(StatusCode::OK, "", ApiBody::empty())))
                 }
                 (&Method::POST, "disconnect") => {
                     let body = read_bytes(req.into_body(), 1 << 20).await?;
-                    let r = blocking("network disconnect", move || svc.disconnect(&name, &body))
-                        .await?;
+                    let r = blocking("network disconnect", move || {
+                        svc.disconnect(&name, &body)?;
+                        if let Ok(v) = svc.inspect(&name) {
+                            event(
+                                &events,
+                                "disconnect",
+                                &v,
+                                Some(&body_container(&svc, &body)),
+                            );
+                        }
+                        Ok(())
+                    })
+                    .await?;
                     Ok(done(r, |()| response(StatusCode::OK, "", ApiBody::empty())))
                 }
                 _ => Err(ApiError::NoRoute),

@@ -180,9 +180,14 @@ fn network_json(n: &Network, containers: Value) -> Value {
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    options
-        .entry("com.docker.network.bridge.name")
-        .or_insert(json!(n.bridge));
+    // docker shows a user network's options as they were asked for (docker-compose
+    // recreates a network whose options differ from its file's); only the predefined
+    // bridge network names its device.
+    if n.name == "bridge" {
+        options
+            .entry("com.docker.network.bridge.name")
+            .or_insert(json!(n.bridge));
+    }
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -504,6 +509,32 @@ mod tests {
             status(json!({ "Name": "x", "IPAM": { "Config": [
                 { "Subnet": "10.1.0.0/24", "IPRange": "10.1.0.0/25" }] } })),
             400
+        );
+    }
+
+    #[test]
+    fn inspect_shows_a_user_networks_options_as_asked_for() {
+        let mut n = hull_network::Network {
+            id: "0".repeat(64),
+            name: "proj_default".into(),
+            driver: "bridge".into(),
+            bridge: "br-000000000000".into(),
+            mtu: 1500,
+            ipam: hull_network::ipam::Pool::new("172.18.0.0/16".parse().unwrap(), None).unwrap(),
+            internal: false,
+            enable_icc: true,
+            enable_ip_masquerade: true,
+            created: String::new(),
+            labels: Default::default(),
+            attachable: false,
+            options: Default::default(),
+            endpoints: Default::default(),
+        };
+        assert_eq!(network_json(&n, json!({}))["Options"], json!({}));
+        n.name = "bridge".into();
+        assert_eq!(
+            network_json(&n, json!({}))["Options"]["com.docker.network.bridge.name"],
+            "br-000000000000"
         );
     }
 

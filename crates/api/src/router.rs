@@ -93,8 +93,14 @@ async fn dispatch(d: Arc<Daemon>, req: Request<Incoming>) -> Result<Response<Api
         }
         (&Method::GET, "/system/df") => containers_routes::system_df(d.containers.clone()).await,
         (_, r) if r == "/networks" || r.starts_with("/networks/") => {
-            crate::networks_routes::route(d.containers.clone(), &r["/networks".len()..], &q, req)
-                .await
+            crate::networks_routes::route(
+                d.containers.clone(),
+                d.events.clone(),
+                &r["/networks".len()..],
+                &q,
+                req,
+            )
+            .await
         }
         (_, r) if r == "/volumes" || r.starts_with("/volumes/") => {
             let version = version.unwrap_or(API_VERSION).to_string();

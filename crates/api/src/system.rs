@@ -97,12 +97,24 @@ pub async fn info(d: Arc<Daemon>) -> Result<Response<ApiBody>, ApiError> {
         Ok(r) => r?,
         Err(_) => return Err(ApiError::TaskFailed("info")),
     };
+    // docker's counts: paused ones are not running; created, exited and dead are stopped.
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    if let serde_json::Value::Array(all) = d.containers.list(true) {
+        for c in &all {
+            match c["State"].as_str() {
+                Some("running") | Some("restarting") => running += 1,
+                Some("paused") => paused += 1,
+                _ => stopped += 1,
+            }
+        }
+    }
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     let s = &d.system;
     Ok(ok_json(&json!({
         "ID": s.id,
         "Name": read("/proc/sys/kernel/hostname"),
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": running + paused + stopped, "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": count,
         "Driver": "hull-overlay",
         "DriverStatus": [["Backing Filesystem", "overlayfs lower dirs, one per layer chain"]],
