@@ -677,6 +677,17 @@ fn restart_policies_at_daemon_start() {
         "a stopped unless-stopped container was restarted"
     );
     assert!(!running("no"));
+    // What the killed shim of "no" could not clean up is gone (its cgroups).
+    let no_id = inspect(&d, "no")["Id"].as_str().unwrap().to_string();
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for p in [e.path().join("hull").join(&no_id), e.path().join(&no_id)] {
+            if p.exists() {
+                left.push(p);
+            }
+        }
+    }
+    assert!(left.is_empty(), "cgroups left by a dead shim: {left:?}");
     assert_eq!(d.ok(CLI, &["exec", "al", "echo", "back"]), "back\n");
     d.ok(CLI, &["rm", "-f", "al", "us", "us2", "no"]);
 }

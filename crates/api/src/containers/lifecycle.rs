@@ -265,6 +265,13 @@ impl ContainerService {
         let info: Option<ExitInfo> = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        if info.is_none() {
+            // The shim died without cleaning up (killed, or the machine went down): what
+            // is left of the container (processes, cgroup, runtime state) goes now.
+            if let Err(e) = self.runtime().delete(id, true) {
+                tracing::debug!("container {id}: deleting what its dead shim left: {e}");
+            }
+        }
         // Before the exit is seen, so that a start right after it cannot lose its new
         // endpoints to this.
         self.detach_network(id);
