@@ -213,6 +213,20 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     private_dir(&cfg.exec_root, 0o700)?;
     let auth_dir = cfg.exec_root.join("auth");
     private_dir(&auth_dir, 0o700)?;
+    // The sockets first: a daemon that cannot serve (another one listens there) must fail
+    // before it makes anything (the default bridge, nftables rules, records).
+    let mut listeners = Vec::new();
+    for path in &sockets {
+        let (l, grouped) = listen::bind(path, &cfg.group)?;
+        if !grouped {
+            tracing::warn!(
+                "group {:?} not found: {} is root only (0600)",
+                cfg.group,
+                path.display()
+            );
+        }
+        listeners.push(l);
+    }
     let image_root = cfg.data_root.join("image");
     let store = hull_image::ImageStore::open(&image_root)
         .with_context(|| format!("opening the image store {}", image_root.display()))?;
@@ -241,18 +255,6 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
             debug: cfg.log_level == "debug",
         },
     });
-    let mut listeners = Vec::new();
-    for path in &sockets {
-        let (l, grouped) = listen::bind(path, &cfg.group)?;
-        if !grouped {
-            tracing::warn!(
-                "group {:?} not found: {} is root only (0600)",
-                cfg.group,
-                path.display()
-            );
-        }
-        listeners.push(l);
-    }
     let pid_file = cfg.exec_root.join("hulld.pid");
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", pid_file.display()))?;

@@ -128,7 +128,9 @@ fn startup_checks() {
     }
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
+        // --bridge none: should a check pass by mistake, no bridge lands on the host
         let out = Command::new(hulld_bin())
+            .args(["--bridge", "none"])
             .args(args)
             .arg("--data-root")
             .arg(dir.path().join("data"))
