@@ -453,25 +453,7 @@ impl ContainerService {
         };
         // The namespace is hulld's, so the container may not write its sysctls (the spec
         // drops them): set them here, as for the namespaces the manager wires.
-        let range = format!("{} {}", gids.0, gids.1);
-        let sysctls = netns::run_in(ns.as_fd(), move || {
-            std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)?;
-            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
-        });
-        if let Err(e) = sysctls
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
-            tracing::warn!(
-                "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
-            );
-        }
-        let asked = net_sysctls(host)?;
-        let written = netns::run_in(ns.as_fd(), move || write_sysctls(&asked));
-        if let Err(e) = written
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        if let Err(e) = namespace_sysctls(id, ns.as_fd(), gids, net_sysctls(host)?) {
             let _ = netns::unpin(&path);
             return Err(fail("writing the requested sysctls")(e));
         }
@@ -579,27 +561,7 @@ impl ContainerService {
                 return Err(e);
             }
         };
-        // As Docker: every port is bindable by the container's root, which is not root
-        // of the namespace's owner (hulld's user namespace), so needs this.
-        let range = format!("{} {}", plan.gids.0, plan.gids.1);
-        let sysctls = netns::run_in(ns.as_fd(), move || {
-            std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)?;
-            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
-        });
-        if let Err(e) = sysctls
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
-            tracing::warn!(
-                "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
-            );
-        }
-        let asked = plan.sysctls.clone();
-        let written = netns::run_in(ns.as_fd(), move || write_sysctls(&asked));
-        if let Err(e) = written
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        if let Err(e) = namespace_sysctls(id, ns.as_fd(), plan.gids, plan.sysctls.clone()) {
             self.detach_network(id);
             return Err(ContainersError::Network {
                 step: "writing the requested sysctls",
@@ -1052,6 +1014,34 @@ fn net_sysctls(host: &HostConfig) -> Result<Vec<(String, String)>, ContainersErr
         out.push((k.clone(), v.clone()));
     }
     Ok(out)
+}
+
+/// The sysctls hulld writes in a namespace it made for container `id`: `ping_group_range`
+/// (its host gids, so ping works without CAP_NET_RAW) and `ip_unprivileged_port_start=0`
+/// (as Docker: its root is not root of the namespace's owner), which only warn when they
+/// fail, then the request's `--sysctl net.*`, whose failure is the error returned.
+fn namespace_sysctls(
+    id: &str,
+    ns: std::os::fd::BorrowedFd<'_>,
+    gids: (u32, u32),
+    asked: Vec<(String, String)>,
+) -> Result<(), String> {
+    let range = format!("{} {}", gids.0, gids.1);
+    let defaults = netns::run_in(ns, move || {
+        std::fs::write("/proc/sys/net/ipv4/ping_group_range", range)?;
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+    });
+    if let Err(e) = defaults
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        tracing::warn!(
+            "container {id}: setting ping_group_range and ip_unprivileged_port_start: {e}"
+        );
+    }
+    netns::run_in(ns, move || write_sysctls(&asked))
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
 }
 
 /// Writes `net.*` sysctls in the current thread's network namespace.
