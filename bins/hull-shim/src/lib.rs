@@ -530,7 +530,10 @@ mod tests {
         let (addr, _fd) = super::socket_path(&dir, super::IO_SOCKET).unwrap();
         assert!(addr.as_os_str().len() < 108, "{}", addr.display());
         let l = std::os::unix::net::UnixListener::bind(&addr).unwrap();
-        assert!(dir.join(super::IO_SOCKET).exists(), "the socket is in its directory");
+        assert!(
+            dir.join(super::IO_SOCKET).exists(),
+            "the socket is in its directory"
+        );
         let (addr2, _fd2) = super::socket_path(&dir, super::IO_SOCKET).unwrap();
         let _c = std::os::unix::net::UnixStream::connect(&addr2).unwrap();
         l.accept().unwrap();
