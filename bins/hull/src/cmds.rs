@@ -526,6 +526,29 @@ fn print_formatted(items: &[Value], format: &Option<String>) {
     }
 }
 
+/// `volume inspect` / `network inspect`: each `/<collection>/<name>`, printed together as
+/// docker does (one JSON array, or `--format` per object); exit 1 if any failed.
+async fn inspect_each(
+    c: &Client,
+    collection: &str,
+    names: &[String],
+    format: &Option<String>,
+) -> anyhow::Result<u8> {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for n in names {
+        match c.get(&format!("/{collection}/{}", q(n))).await {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                eprintln!("{e:#}");
+                failed = true;
+            }
+        }
+    }
+    print_formatted(&out, format);
+    Ok(if failed { 1 } else { 0 })
+}
+
 pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
     match cmd {
         Cmd::Run(o) => run_container(c, o).await,
@@ -1761,21 +1784,7 @@ async fn volume(c: &Client, cmd: VolumeCmd) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        VolumeCmd::Inspect { format, names } => {
-            let mut out = Vec::new();
-            let mut failed = false;
-            for n in &names {
-                match c.get(&format!("/volumes/{}", q(n))).await {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e:#}");
-                        failed = true;
-                    }
-                }
-            }
-            print_formatted(&out, &format);
-            Ok(if failed { 1 } else { 0 })
-        }
+        VolumeCmd::Inspect { format, names } => inspect_each(c, "volumes", &names, &format).await,
         VolumeCmd::Rm { force, names } => {
             each(&names, |n| async move {
                 c.delete(&format!("/volumes/{}?force={}", q(&n), flag(force)))
@@ -1899,21 +1908,7 @@ async fn network(c: &Client, cmd: NetworkCmd) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        NetworkCmd::Inspect { format, names } => {
-            let mut out = Vec::new();
-            let mut failed = false;
-            for n in &names {
-                match c.get(&format!("/networks/{}", q(n))).await {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e:#}");
-                        failed = true;
-                    }
-                }
-            }
-            print_formatted(&out, &format);
-            Ok(if failed { 1 } else { 0 })
-        }
+        NetworkCmd::Inspect { format, names } => inspect_each(c, "networks", &names, &format).await,
         NetworkCmd::Rm { names } => {
             each(&names, |n| async move {
                 c.delete(&format!("/networks/{}", q(&n))).await?;
