@@ -256,12 +256,9 @@ pub fn ingest_all(
             layer: &j.path,
             id: j.diff_id.short(),
         };
-        let (out, pending) = ingest(store, src, &at, progress, unpack)?;
-        if out.diff_id != j.diff_id {
-            // committed under its own digest: staging must still learn of it (below)
-            return Ok((out, None));
-        }
-        Ok((out, pending))
+        // A diff ID other than the config's is an error the caller reports below (after
+        // recording the committed blob; the snapshot is then dropped, unpublished).
+        ingest(store, src, &at, progress, unpack)
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
