@@ -350,8 +350,7 @@ impl ContainerService {
             } else {
                 svc.exited(&id);
                 if again {
-                    // What the dead shim could not clean up (its cgroup and runtime state).
-                    let _ = svc.runtime().delete(&id, true);
+                    // exited() removed what the dead shim left (cgroup, runtime state).
                     match svc.start(&id) {
                         Ok(_) => {
                             tracing::info!("container {id}: restarted (restart policy {policy})")

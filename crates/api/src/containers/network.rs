@@ -688,20 +688,21 @@ impl ContainerService {
 
     /// Whether a running container joined `id`'s network namespace (`container:` mode).
     fn netns_shared(&self, id: &str) -> bool {
-        let t = self.table();
-        let name = t
+        let joined: Vec<String> = self
+            .table()
             .records
-            .get(id)
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        t.records.values().any(|r| {
-            r.id != id
-                && r.running()
-                && r.network_mode.strip_prefix("container:").is_some_and(|x| {
-                    !x.is_empty()
-                        && (x == name || x.trim_start_matches('/') == name || id.starts_with(x))
-                })
-        })
+            .values()
+            .filter(|r| r.id != id && r.running())
+            .filter_map(|r| {
+                r.network_mode
+                    .strip_prefix("container:")
+                    .map(str::to_string)
+            })
+            .collect();
+        // resolved as create resolved them (names, ids, id prefixes)
+        joined
+            .iter()
+            .any(|other| self.get(other).is_ok_and(|o| o.id == id))
     }
 
     /// At rm: the same as [`ContainerService::detach_network`].
