@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../hulld/tests/pki/mod.rs"]
+mod pki;
+
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -499,84 +502,11 @@ fn hull_cli_drives_hulld() {
     assert!(err.contains("No such container"), "{err}");
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `NAME-ca.pem` and a leaf `LEAF.pem`/`LEAF-key.pem` signed by it with extensions `ext`.
+/// `CA-ca.pem` and leaves `LEAF.pem`/`LEAF-key.pem` signed by it, each with extensions `ext`.
 fn pki(dir: &Path, ca: &str, leaves: &[(&str, &str)]) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}-ca-key.pem"),
-            "-out",
-            &format!("{ca}-ca.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={ca} CA"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    );
+    pki::ca(dir, ca);
     for (leaf, ext) in leaves {
-        std::fs::write(dir.join(format!("{leaf}.ext")), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{leaf}-key.pem"),
-                "-out",
-                &format!("{leaf}.csr"),
-                "-subj",
-                &format!("/CN={leaf}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{leaf}.csr"),
-                "-CA",
-                &format!("{ca}-ca.pem"),
-                "-CAkey",
-                &format!("{ca}-ca-key.pem"),
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &format!("{leaf}.pem"),
-                "-extfile",
-                &format!("{leaf}.ext"),
-            ],
-        );
+        pki::leaf(dir, ca, leaf, ext);
     }
 }
 

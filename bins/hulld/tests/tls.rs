@@ -4,97 +4,15 @@
 //! plain HTTP to the port gets no answer. TCP without --tlsverify is refused at start.
 
 mod common;
+mod pki;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{docker_clis, hulld_bin, preflight, Hulld};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `name`-ca.pem/-key.pem, then a leaf `leaf`.pem/-key.pem signed by it, with `ext` (an
-/// extensions file line) for SAN/usage.
-fn ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}-ca-key.pem"),
-            "-out",
-            &format!("{name}-ca.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name} test CA"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
-fn leaf(dir: &Path, ca: &str, leaf: &str, ext: &str) {
-    std::fs::write(dir.join(format!("{leaf}.ext")), ext).unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{leaf}-key.pem"),
-            "-out",
-            &format!("{leaf}.csr"),
-            "-subj",
-            &format!("/CN={leaf}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{leaf}.csr"),
-            "-CA",
-            &format!("{ca}-ca.pem"),
-            "-CAkey",
-            &format!("{ca}-ca-key.pem"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &format!("{leaf}.pem"),
-            "-extfile",
-            &format!("{leaf}.ext"),
-        ],
-    );
-}
+use pki::{ca, leaf};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
