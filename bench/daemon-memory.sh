@@ -49,9 +49,9 @@ fi
 work=$(mktemp -d /tmp/hm.XXXXXX)
 chmod 711 "$work"
 cg="hull/bench-memory-$$"
-host_paths=(/etc/docker /run/docker /run/docker/plugins /run/containerd /run/containerd/s)
-declare -A existed
-for p in "${host_paths[@]}"; do [ -e "$p" ] && existed[$p]=1; done
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_note_host_paths
 hulld_pid= dockerd_pid=
 
 # Processes whose command line names our work directory (shims, containerd).
@@ -73,16 +73,7 @@ cleanup() {
   if [ -n "$hulld_pid" ]; then kill -TERM "$hulld_pid" 2>/dev/null; wait "$hulld_pid" 2>/dev/null; fi
   if [ -n "$dockerd_pid" ]; then kill -TERM "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null; sleep 1; fi
   for pid in $(ours); do kill -KILL "$pid" 2>/dev/null; done
-  awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null
-  done
-  for d in $(find /sys/fs/cgroup -maxdepth 4 -type d -path "*/$cg" 2>/dev/null); do
-    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-  done
-  for ((i = ${#host_paths[@]} - 1; i >= 0; i--)); do
-    p=${host_paths[$i]}
-    [ -z "${existed[$p]:-}" ] && [ -e "$p" ] && rm -rf "$p"
-  done
+  bench_undo_host_state "$work" "$cg"
   if [ -n "${KEEP:-}" ]; then echo "daemon-memory: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
