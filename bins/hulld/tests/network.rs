@@ -376,6 +376,19 @@ fn published_ports_none_and_container_mode() {
         .unwrap()
         .starts_with("172.17."));
 
+    // The container's link runs at the local MTU; its default route keeps 1500 for
+    // what leaves the host (read with the host's iproute2: busybox prints no metrics).
+    let link = d.ok(CLI, &["exec", "web", "ip", "-o", "link", "show", "eth0"]);
+    assert!(link.contains(" mtu 65535 "), "{link}");
+    let key = c["NetworkSettings"]["SandboxKey"].as_str().unwrap();
+    let route = Command::new("nsenter")
+        .arg(format!("--net={key}"))
+        .args(["ip", "route", "show", "default"])
+        .output()
+        .unwrap();
+    let route = text(&route);
+    assert!(route.contains(" mtu 1500"), "{route}");
+
     // The host port is taken: a clear error, nothing left of the second container's rules.
     let tags = rules(&d).matches("hull ep").count();
     let err = d.fails(

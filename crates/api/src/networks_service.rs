@@ -520,6 +520,7 @@ mod tests {
             driver: "bridge".into(),
             bridge: "br-000000000000".into(),
             mtu: 1500,
+            local_mtu: 65535,
             ipam: hull_network::ipam::Pool::new("172.18.0.0/16".parse().unwrap(), None).unwrap(),
             internal: false,
             enable_icc: true,

@@ -91,6 +91,7 @@ pub struct Endpoint {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// The MTU of the veth pair (the network's local MTU, see [`crate::store::Network`]).
     pub mtu: u32,
     /// The published ports, whose rules are tagged with
     /// [`crate::firewall::endpoint_tag`].
@@ -109,7 +110,11 @@ pub struct Plan<'a> {
     pub network: &'a str,
     pub network_id: &'a str,
     pub bridge: &'a str,
+    /// The MTU of both veth ends.
     pub mtu: u32,
+    /// The MTU of the default route, when it is smaller than the link's: what leaves
+    /// the host is sized for the world outside, what stays on it uses `mtu`.
+    pub route_mtu: Option<u32>,
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
@@ -251,7 +256,7 @@ fn configure_container(netns: BorrowedFd<'_>, plan: &Plan<'_>) -> Result<(), End
     if !plan.default_route {
         return Ok(());
     }
-    nl.add_default_route(plan.gateway, eth0.index)
+    nl.add_default_route(plan.gateway, eth0.index, plan.route_mtu)
         .map_err(|source| EndpointError::DefaultRoute {
             gateway: plan.gateway,
             source,

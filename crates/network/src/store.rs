@@ -64,7 +64,16 @@ pub struct Network {
     pub driver: String,
     /// The bridge device in the namespace the manager works on.
     pub bridge: String,
+    /// The MTU of what leaves the host (`com.docker.network.driver.mtu`, 1500 by
+    /// default): the containers' default route carries it.
     pub mtu: u32,
+    /// The MTU of the links that stay on this host: the bridge and the veth pairs
+    /// (`com.hull.network.local_mtu`, 65535 by default). Traffic between containers,
+    /// and between the host and its containers, published ports on loopback
+    /// included, goes in segments of up to this size; set it to `mtu` for Docker's
+    /// layout (one MTU everywhere).
+    #[serde(default = "default_local_mtu")]
+    pub local_mtu: u32,
     pub ipam: Pool,
     /// `--internal`: no masquerade, no default route, nothing in or out.
     #[serde(default)]
@@ -93,6 +102,13 @@ pub struct Network {
 
 fn yes() -> bool {
     true
+}
+
+/// Records written before `local_mtu` existed: their bridges take the MTU of their
+/// ports (the kernel adjusts a bridge whose MTU nobody set), so new veths at the
+/// local MTU lift them once the old ones are gone.
+fn default_local_mtu() -> u32 {
+    crate::manager::DEFAULT_LOCAL_MTU
 }
 
 /// The directory of network records.

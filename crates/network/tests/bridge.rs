@@ -52,7 +52,7 @@ fn two_containers_on_the_default_bridge_talk_and_teardown_removes_everything() {
     assert!(inside.iter().all(|l| l.up), "{inside:?}");
     let eth0 = inside.iter().find(|l| l.name == "eth0").unwrap();
     assert_eq!(eth0.mac.as_deref(), Some(&[0x02, 0x42, 172, 17, 0, 2][..]));
-    assert_eq!(eth0.mtu, Some(1500));
+    assert_eq!(eth0.mtu, Some(65535));
     let addrs = nl.addresses().unwrap();
     assert!(addrs
         .iter()
@@ -177,7 +177,7 @@ fn a_failure_after_the_veth_exists_removes_it() {
         let pre0 = nl.link_by_name("pre0").unwrap().unwrap();
         nl.add_address(pre0.index, Ipv4Addr::new(10, 99, 0, 2), 24)
             .unwrap();
-        nl.add_default_route(Ipv4Addr::new(10, 99, 0, 1), pre0.index)
+        nl.add_default_route(Ipv4Addr::new(10, 99, 0, 1), pre0.index, None)
             .unwrap();
     }
     let err = m

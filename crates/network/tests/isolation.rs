@@ -99,7 +99,7 @@ fn networks_are_isolated_icc_false_and_internal_networks_hold() {
     {
         let mut nl = Netlink::open_in(i1.as_fd()).unwrap();
         let eth0 = nl.link_by_name("eth0").unwrap().unwrap();
-        nl.add_default_route(ei1.gateway, eth0.index).unwrap();
+        nl.add_default_route(ei1.gateway, eth0.index, None).unwrap();
     }
     assert!(!reaches(&out, OUTSIDE, &i1, DROPPED));
 }

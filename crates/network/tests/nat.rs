@@ -13,7 +13,9 @@ use hull_network::{
     PortSpec,
 };
 
-use common::{env, link_names, lo_up, outside, root, tcp_via, udp_via, HOST_EXT, OUTSIDE};
+use common::{
+    env, link_names, links, lo_up, outside, root, tcp_mss, tcp_via, udp_via, HOST_EXT, OUTSIDE,
+};
 
 fn endpoint(a: Attachment) -> hull_network::Endpoint {
     match a {
@@ -360,4 +362,130 @@ fn restore_puts_back_lost_rules_once() {
     assert_eq!(before, after, "the same rules, once");
     tcp_via(&c, sa(any, 80), &env.host, sa(lo, 18085), T).unwrap();
     assert_eq!(ep.ports[0].host_port, 18085);
+}
+
+/// Links that stay on the host run at the local MTU (65535): a TCP connection between
+/// two containers, between the host and a container, or through a port published on
+/// 127.0.0.1, moves 64 KiB segments. What leaves the host keeps the network's MTU by
+/// the default route. And `com.hull.network.local_mtu` = the MTU gives Docker's layout.
+#[test]
+fn local_links_carry_64k_segments_and_what_leaves_keeps_the_network_mtu() {
+    if !root() {
+        return;
+    }
+    let env = env();
+    lo_up(&env.host);
+    let out = outside(&env.host);
+    let (c1, c2) = (netns::create().unwrap(), netns::create().unwrap());
+    let m = &env.manager;
+    let e1 = endpoint(
+        m.setup(
+            &NetworkMode::Bridge,
+            "c1",
+            c1.as_fd(),
+            &ports(&["127.0.0.1:18081:80"]),
+        )
+        .unwrap(),
+    );
+    m.setup(
+        &NetworkMode::Bridge,
+        "c2",
+        c2.as_fd(),
+        &EndpointOptions::default(),
+    )
+    .unwrap();
+    let net = m.network("bridge").unwrap();
+    assert_eq!((net.mtu, net.local_mtu), (1500, 65535));
+
+    let mtu_of = |ns: &std::os::fd::OwnedFd, name: &str| {
+        links(ns.as_fd())
+            .into_iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no link {name}"))
+            .mtu
+    };
+    assert_eq!(mtu_of(&env.host, "hull0"), Some(65535));
+    assert_eq!(mtu_of(&env.host, &e1.host_ifname), Some(65535));
+    assert_eq!(mtu_of(&c1, "eth0"), Some(65535));
+    let default_route = |ns: &std::os::fd::OwnedFd| {
+        hull_network::netlink::Netlink::open_in(ns.as_fd())
+            .unwrap()
+            .routes()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.destination.prefix_len() == 0)
+            .expect("a default route")
+    };
+    assert_eq!(default_route(&c1).mtu, Some(1500));
+
+    let any = Ipv4Addr::UNSPECIFIED;
+    // TCP_MAXSEG of a fresh connection is also bounded by half the largest window the
+    // peer announced so far (32 KiB here), so "big" is anything no 1500-byte link allows.
+    let big = 9000;
+    let c2_to_c1 = tcp_mss(&c1, sa(any, 0), &c2, sa(e1.address, 0));
+    assert!(c2_to_c1 > big, "container to container: MSS {c2_to_c1}");
+    let host_to_c1 = tcp_mss(&c1, sa(any, 0), &env.host, sa(e1.address, 0));
+    assert!(host_to_c1 > big, "host to container: MSS {host_to_c1}");
+    let published = tcp_mss(&c1, sa(any, 80), &env.host, sa(Ipv4Addr::LOCALHOST, 18081));
+    assert!(
+        published > big,
+        "127.0.0.1:18081 to the container: MSS {published}"
+    );
+    let leaving = tcp_mss(&out, sa(OUTSIDE, 0), &c1, sa(OUTSIDE, 0));
+    assert!(leaving <= 1460, "container to another host: MSS {leaving}");
+
+    // one MTU everywhere, as asked for
+    let opt = |k: &str, v: &str| [(k.to_owned(), v.to_owned())].into();
+    m.create_network(&NetworkConfig {
+        name: "plain".into(),
+        subnet: Some("10.46.0.0/24".parse().unwrap()),
+        options: opt(hull_network::manager::OPT_LOCAL_MTU, "1500"),
+        ..Default::default()
+    })
+    .unwrap();
+    let (p1, p2) = (netns::create().unwrap(), netns::create().unwrap());
+    let plain = NetworkMode::Network("plain".into());
+    let ep1 = endpoint(
+        m.setup(&plain, "p1", p1.as_fd(), &EndpointOptions::default())
+            .unwrap(),
+    );
+    m.setup(&plain, "p2", p2.as_fd(), &EndpointOptions::default())
+        .unwrap();
+    assert_eq!(mtu_of(&p1, "eth0"), Some(1500));
+    assert_eq!(default_route(&p1).mtu, None);
+    let plain_mss = tcp_mss(&p1, sa(any, 0), &p2, sa(ep1.address, 0));
+    assert!(plain_mss <= 1460, "plain network: MSS {plain_mss}");
+
+    // and MTUs that cannot be are refused, naming the option, with nothing made
+    let before = link_names(env.host.as_fd());
+    for (name, mtu, options) in [
+        (
+            "m1",
+            None,
+            opt(hull_network::manager::OPT_LOCAL_MTU, "jumbo"),
+        ),
+        (
+            "m2",
+            None,
+            opt(hull_network::manager::OPT_LOCAL_MTU, "70000"),
+        ),
+        (
+            "m3",
+            Some(9000),
+            opt(hull_network::manager::OPT_LOCAL_MTU, "1500"),
+        ),
+        ("m4", Some(40), Default::default()),
+    ] {
+        let e = m
+            .create_network(&NetworkConfig {
+                name: name.into(),
+                mtu,
+                options,
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(e, ManagerError::BadMtu { .. }), "{name}: {e}");
+        assert!(e.to_string().contains("mtu"), "{name}: {e}");
+    }
+    assert_eq!(link_names(env.host.as_fd()), before);
 }

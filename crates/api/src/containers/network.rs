@@ -59,6 +59,7 @@ pub fn manager_status(e: &ManagerError) -> u16 {
         ManagerError::Overlap { .. }
         | ManagerError::BridgeTaken { .. }
         | ManagerError::BadOption { .. }
+        | ManagerError::BadMtu { .. }
         | ManagerError::Store(hull_network::store::StoreError::InvalidName { .. }) => 400,
         ManagerError::Ipam { source, .. } => match source {
             IpamError::NoFreeSubnet | IpamError::Exhausted { .. } => 500,

@@ -116,6 +116,7 @@ mod tests {
             driver: "bridge".into(),
             bridge: "br-u".into(),
             mtu: 1500,
+            local_mtu: 65535,
             ipam: Pool::new("10.0.0.0/24".parse().unwrap(), None).unwrap(),
             internal: false,
             enable_icc: true,

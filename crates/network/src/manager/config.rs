@@ -29,6 +29,44 @@ pub struct NetworkConfig {
 
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+/// hull's own: the MTU of the bridge and veths (see [`crate::store::Network::local_mtu`]).
+pub const OPT_LOCAL_MTU: &str = "com.hull.network.local_mtu";
+/// Docker's `--mtu`/`-o com.docker.network.driver.mtu`, as the API passes it.
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+/// The smallest MTU IPv4 allows and the largest a veth or bridge takes.
+const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65535;
+
+/// The network's two MTUs, checked: (what leaves the host, the local links).
+pub(super) fn mtus(cfg: &NetworkConfig) -> Result<(u32, u32), ManagerError> {
+    let bad = |key: &str, value: String, why: &str| ManagerError::BadMtu {
+        name: cfg.name.clone(),
+        key: key.to_owned(),
+        value,
+        why: why.to_owned(),
+    };
+    let range = format!("use {} to {}", MTU_RANGE.start(), MTU_RANGE.end());
+    let mtu = cfg.mtu.unwrap_or(super::DEFAULT_MTU);
+    if !MTU_RANGE.contains(&mtu) {
+        return Err(bad(OPT_MTU, mtu.to_string(), &range));
+    }
+    let local = match cfg.options.get(OPT_LOCAL_MTU) {
+        None => super::DEFAULT_LOCAL_MTU.max(mtu),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|m| MTU_RANGE.contains(m))
+            .ok_or_else(|| bad(OPT_LOCAL_MTU, v.clone(), &range))?,
+    };
+    if local < mtu {
+        return Err(bad(
+            OPT_LOCAL_MTU,
+            local.to_string(),
+            &format!("it cannot be below the network's MTU {mtu} ({OPT_MTU})"),
+        ));
+    }
+    Ok((mtu, local))
+}
 
 pub(super) fn bool_option(cfg: &NetworkConfig, key: &str) -> Result<bool, ManagerError> {
     match cfg.options.get(key).map(String::as_str) {

@@ -24,9 +24,15 @@ mod dns;
 mod publish;
 
 use config::bool_option;
-pub use config::{EndpointOptions, NetworkConfig, OPT_ICC, OPT_MASQUERADE};
+pub use config::{EndpointOptions, NetworkConfig, OPT_ICC, OPT_LOCAL_MTU, OPT_MASQUERADE, OPT_MTU};
 
+/// Docker's default MTU: what a container sends off the host.
 pub const DEFAULT_MTU: u32 = 1500;
+/// The MTU of bridges and veths unless a network says otherwise: the largest a veth
+/// takes. A TCP connection that stays on the host then moves 64 KiB segments instead
+/// of 1500-byte ones cut in software (2.2x the throughput here, bench/README.md), and
+/// the default route keeps [`DEFAULT_MTU`] for everything that leaves.
+pub const DEFAULT_LOCAL_MTU: u32 = 65535;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -63,6 +69,13 @@ pub enum ManagerError {
     Endpoint(#[from] EndpointError),
     #[error("network {name} has active endpoints: {containers}")]
     InUse { name: String, containers: String },
+    #[error("invalid option {key}={value:?} for network {name}: {why}")]
+    BadMtu {
+        name: String,
+        key: String,
+        value: String,
+        why: String,
+    },
     #[error("invalid option {key}={value:?} for network {name}: use true or false")]
     BadOption {
         name: String,
@@ -182,6 +195,7 @@ impl Manager {
         store::validate_name(&cfg.name)?;
         let enable_icc = bool_option(cfg, OPT_ICC)?;
         let enable_ip_masquerade = bool_option(cfg, OPT_MASQUERADE)?;
+        let (mtu, local_mtu) = config::mtus(cfg)?;
         let _lock = self.store.lock()?;
         if self.store.load(&cfg.name)?.is_some() {
             return Err(ManagerError::NetworkExists {
@@ -237,7 +251,8 @@ impl Manager {
             name: cfg.name.clone(),
             driver: "bridge".to_owned(),
             bridge,
-            mtu: cfg.mtu.unwrap_or(DEFAULT_MTU),
+            mtu,
+            local_mtu,
             ipam,
             internal: cfg.internal,
             enable_icc,
@@ -252,7 +267,7 @@ impl Manager {
         bridge::ensure(
             &mut nl,
             &network.bridge,
-            network.mtu,
+            network.local_mtu,
             network.ipam.gateway,
             subnet.prefix_len(),
             false,
@@ -279,7 +294,7 @@ impl Manager {
                 bridge::ensure(
                     &mut self.netlink(),
                     &n.bridge,
-                    n.mtu,
+                    n.local_mtu,
                     n.ipam.gateway,
                     n.ipam.subnet.prefix_len(),
                     true,
@@ -303,7 +318,7 @@ impl Manager {
             bridge::ensure(
                 &mut nl,
                 &n.bridge,
-                n.mtu,
+                n.local_mtu,
                 n.ipam.gateway,
                 n.ipam.subnet.prefix_len(),
                 true,
@@ -381,7 +396,8 @@ impl Manager {
                 network: name,
                 network_id: &network.id,
                 bridge: &network.bridge,
-                mtu: network.mtu,
+                mtu: network.local_mtu,
+                route_mtu: (network.mtu < network.local_mtu).then_some(network.mtu),
                 address,
                 prefix_len: network.ipam.subnet.prefix_len(),
                 gateway: network.ipam.gateway,

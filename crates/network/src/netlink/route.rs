@@ -4,7 +4,8 @@ use std::net::Ipv4Addr;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+    RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -17,11 +18,19 @@ pub struct RouteInfo {
     pub destination: Ipv4Net,
     pub gateway: Option<Ipv4Addr>,
     pub oif: Option<u32>,
+    /// The route's own MTU (its `mtu` metric), when it has one.
+    pub mtu: Option<u32>,
 }
 
 impl Netlink {
-    /// Adds `default via gateway dev index`.
-    pub fn add_default_route(&mut self, gateway: Ipv4Addr, index: u32) -> Result<(), NetlinkError> {
+    /// Adds `default via gateway dev index`, with `mtu` as the route's MTU when given
+    /// (packets by this route are at most that big whatever the link's MTU).
+    pub fn add_default_route(
+        &mut self,
+        gateway: Ipv4Addr,
+        index: u32,
+        mtu: Option<u32>,
+    ) -> Result<(), NetlinkError> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
@@ -32,6 +41,10 @@ impl Netlink {
             RouteAttribute::Gateway(RouteAddress::Inet(gateway)),
             RouteAttribute::Oif(index),
         ];
+        if let Some(mtu) = mtu {
+            msg.attributes
+                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+        }
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -52,12 +65,20 @@ impl Netlink {
             let mut destination = Ipv4Addr::UNSPECIFIED;
             let mut gateway = None;
             let mut oif = None;
+            let mut mtu = None;
             for a in &r.attributes {
                 match a {
                     RouteAttribute::Table(t) => table = *t,
                     RouteAttribute::Destination(RouteAddress::Inet(d)) => destination = *d,
                     RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
                     RouteAttribute::Oif(i) => oif = Some(*i),
+                    RouteAttribute::Metrics(metrics) => {
+                        for m in metrics {
+                            if let RouteMetric::Mtu(v) = m {
+                                mtu = Some(*v);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -68,6 +89,7 @@ impl Netlink {
                 destination: Ipv4Net::containing(destination, r.header.destination_prefix_length),
                 gateway,
                 oif,
+                mtu,
             });
         }
         Ok(out)

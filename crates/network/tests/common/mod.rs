@@ -146,6 +146,29 @@ pub fn tcp_via(
     target: SocketAddr,
     timeout: Duration,
 ) -> std::io::Result<SocketAddr> {
+    tcp_exchange(server_ns, bind, client_ns, target, timeout).map(|(peer, _)| peer)
+}
+
+/// [`tcp_via`] that answers the client's segment size (`TCP_MAXSEG`) instead: what
+/// the path between the two ends lets one TCP segment carry.
+pub fn tcp_mss(
+    server_ns: &OwnedFd,
+    bind: SocketAddr,
+    client_ns: &OwnedFd,
+    target: SocketAddr,
+) -> u32 {
+    tcp_exchange(server_ns, bind, client_ns, target, Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("connect to {target}: {e}"))
+        .1
+}
+
+fn tcp_exchange(
+    server_ns: &OwnedFd,
+    bind: SocketAddr,
+    client_ns: &OwnedFd,
+    target: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<(SocketAddr, u32)> {
     let listener = netns::run_in(server_ns.as_fd(), || TcpListener::bind(bind))
         .unwrap()
         .unwrap();
@@ -186,10 +209,13 @@ pub fn tcp_via(
             let mut buf = [0u8; 4];
             conn.read_exact(&mut buf)?;
             assert_eq!(&buf, b"pong");
-            Ok(())
+            Ok(nix::sys::socket::getsockopt(
+                &conn,
+                nix::sys::socket::sockopt::TcpMaxSeg,
+            )?)
         });
         let peer = server.join().unwrap();
-        result.map(|()| peer.expect("the server saw the connection"))
+        result.map(|mss| (peer.expect("the server saw the connection"), mss))
     })
 }
 
