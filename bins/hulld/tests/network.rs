@@ -380,6 +380,22 @@ fn published_ports_none_and_container_mode() {
     // what leaves the host (read with the host's iproute2: busybox prints no metrics).
     let link = d.ok(CLI, &["exec", "web", "ip", "-o", "link", "show", "eth0"]);
     assert!(link.contains(" mtu 65535 "), "{link}");
+    // and /sys shows the container's interfaces, not the host's
+    let sys = d.ok(
+        CLI,
+        &[
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "ls /sys/class/net; cat /sys/class/net/eth0/mtu",
+        ],
+    );
+    assert_eq!(
+        sys.split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "lo", "65535"],
+        "{sys}"
+    );
     let key = c["NetworkSettings"]["SandboxKey"].as_str().unwrap();
     let route = Command::new("nsenter")
         .arg(format!("--net={key}"))

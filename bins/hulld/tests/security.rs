@@ -317,6 +317,22 @@ fn defaults_masked_and_readonly_paths() {
         "the host has too few of the masked paths: {out}"
     );
 
+    // /sys is a sysfs of the container's own network namespace, read-only, even though
+    // hulld made that namespace outside the container's user namespace: the host's
+    // interfaces are not listed (the fallback, the host's /sys bound, listed them).
+    let out = sh(&d, &[], "ls /sys/class/net; grep ' /sys ' /proc/mounts");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("lo"), "/sys/class/net: {out}");
+    let mount = lines.next().unwrap_or_default();
+    assert!(
+        mount.starts_with("sysfs /sys sysfs ro,"),
+        "/sys must be a read-only sysfs: {out}"
+    );
+    assert!(
+        std::fs::read_dir("/sys/class/net").unwrap().count() > 1,
+        "the host has only lo: the check above proves nothing"
+    );
+
     let readonly = [
         "/proc/bus",
         "/proc/fs",

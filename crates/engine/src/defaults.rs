@@ -16,6 +16,7 @@
 //! | user namespace, per-container range of /etc/subuid `hull` | [`UserNamespacePlan`] | `--userns=host` (policy) | `defaults_userns_and_pids` |
 //! | no devices but the standard nodes | [`mounts`] (/dev tmpfs) | `--device` | `flags_user_readonly_ulimit_sysctl_device` |
 //! | read-only /sys and cgroup tree | [`mounts`] | `--privileged` (policy) | `defaults_masked_and_readonly_paths` |
+//! | /sys of the container's own network namespace (its interfaces, not the host's), also in a user namespace | [`mounts`], runtime `rootfs::sysfs_for_joined_netns` | `--network host` (policy) | `defaults_masked_and_readonly_paths` |
 //!
 //! What gives a container the host is refused (403 naming the parameter) unless hulld is
 //! started with the matching switch, or its daemon.json key of the same name:
@@ -195,8 +196,10 @@ pub fn cgroups_path(parent: &str, id: &str) -> PathBuf {
 pub struct MountPlan {
     /// /dev/shm size in bytes.
     pub shm_size: i64,
-    /// The container has its own network namespace (else sysfs is bound read-only from the
-    /// host: a user namespace cannot mount sysfs for a network namespace it does not own).
+    /// The container has a network namespace other than the host's (its own or another
+    /// container's): a sysfs of it goes on /sys; else the host's /sys is bound read-only.
+    /// (In a user namespace that does not own the network namespace, hull's runtime makes
+    /// the sysfs mount from outside and hands it to the init.)
     pub own_netns: bool,
     /// `--ipc=host`: mqueue and /dev/shm are bound from the host.
     pub host_ipc: bool,

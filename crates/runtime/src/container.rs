@@ -191,6 +191,7 @@ impl Runtime {
                 .as_ref()
                 .is_some_and(|h| !h.is_empty());
 
+        let sysfs = crate::rootfs::sysfs_for_joined_netns(&spec, &plan);
         let (mut parent, child) = Channel::pair().map_err(io_err("creating the sync socket"))?;
         let args = ChildArgs {
             mode: Mode::Create,
@@ -207,6 +208,7 @@ impl Runtime {
             no_pivot: o.no_pivot,
             new_keyring: !o.no_new_keyring,
             has_runtime_hooks,
+            sysfs: sysfs.as_ref().map(|(i, fd)| (*i, fd)),
         };
         crate::caps::prime();
         let parent_fd = parent.raw_fd();
@@ -585,6 +587,7 @@ impl Runtime {
             no_pivot: false,
             new_keyring: false,
             has_runtime_hooks: false,
+            sysfs: None,
         };
         crate::caps::prime();
         let parent_fd = parent.raw_fd();

@@ -47,6 +47,8 @@ pub struct ChildArgs<'a> {
     /// Give the container a new session keyring (runc's default; --no-new-keyring turns it off).
     pub new_keyring: bool,
     pub has_runtime_hooks: bool,
+    /// Create only: the sysfs mount the runtime made for a joined network namespace.
+    pub sysfs: Option<(usize, &'a OwnedFd)>,
 }
 
 /// Stage 1. Returns the exit code of the stage-1 process.
@@ -153,6 +155,7 @@ fn init_create(a: &ChildArgs<'_>, chan: &mut Channel) -> Result<(), Failure> {
         no_pivot: a.no_pivot,
         cgroup_sources: a.cgroup_sources.clone(),
         cgroup_v2_only: a.cgroup_v2_only,
+        sysfs: a.sysfs.map(|(i, fd)| (i, fd.as_fd())),
     };
     let create_container_hooks = || {
         let list = a

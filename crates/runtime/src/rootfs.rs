@@ -83,6 +83,62 @@ pub struct RootfsContext<'a> {
     /// (name, host dir) of this container's cgroups, for "cgroup" mounts.
     pub cgroup_sources: Vec<(String, PathBuf)>,
     pub cgroup_v2_only: bool,
+    /// A sysfs mount for `mounts[index]`, made by the runtime ([`sysfs_for_joined_netns`]).
+    pub sysfs: Option<(usize, std::os::fd::BorrowedFd<'a>)>,
+}
+
+/// For a container in a user namespace that joins a network namespace it does not own
+/// (hulld's bridge networks: the namespace is made and wired before the container): a
+/// sysfs mount of that network namespace, made here by the runtime, which is root where
+/// the network namespace belongs, on a thread that enters it. The container's init moves
+/// it onto /sys. Without it the init cannot mount sysfs (EPERM) and binds the host's /sys
+/// read-only, whose /sys/class/net lists the host's interfaces, not the container's.
+/// Returns the index of the spec's sysfs mount with the detached mount, or None when
+/// there is nothing to do, or the kernel cannot (no fsopen): then the fallback stays.
+pub fn sysfs_for_joined_netns(
+    spec: &Spec,
+    plan: &crate::namespaces::Plan,
+) -> Option<(usize, OwnedFd)> {
+    use nix::sched::CloneFlags;
+    if !(plan.new_user || plan.joins_user()) {
+        return None;
+    }
+    let netns = plan
+        .joins
+        .iter()
+        .find(|j| j.flag == CloneFlags::CLONE_NEWNET)?;
+    let (index, m) = spec
+        .mounts()
+        .as_ref()?
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.typ().as_deref() == Some("sysfs"))?;
+    let opts = parse_options(Some("sysfs"), m.options().as_deref().unwrap_or(&[]));
+    let mut attrs = 0;
+    for (flag, attr) in [
+        (MsFlags::MS_RDONLY, hull_sys::mount::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, hull_sys::mount::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, hull_sys::mount::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, hull_sys::mount::MOUNT_ATTR_NOEXEC),
+    ] {
+        if opts.flags.contains(flag) {
+            attrs |= attr;
+        }
+    }
+    let made = std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<OwnedFd> {
+            // only this thread changes namespace, and it ends here
+            nix::sched::setns(netns.fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
+            let fs = hull_sys::mount::fsopen("sysfs")?;
+            hull_sys::mount::fsconfig_set_string(fs.as_fd(), "source", "sysfs")?;
+            hull_sys::mount::fs_create_and_mount(fs.as_fd(), attrs)
+        })
+        .join()
+    });
+    match made {
+        Ok(Ok(fd)) => Some((index, fd)),
+        _ => None,
+    }
 }
 
 const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
@@ -249,6 +305,13 @@ fn mount_one(
     let target = prepare_target(root, &dest, TargetKind::Dir).map_err(target_err)?;
     match typ.as_str() {
         "cgroup" | "cgroup2" => return mount_cgroups(ctx, root, &target, index, m, &opts),
+        "sysfs" => {
+            if let Some((_, made)) = ctx.sysfs.filter(|(i, _)| *i == index) {
+                return hull_sys::mount::move_mount(made, target.as_fd()).map_err(|e| {
+                    mount_err(nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+                });
+            }
+        }
         _ => {}
     }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));

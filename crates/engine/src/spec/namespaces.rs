@@ -18,8 +18,11 @@ pub(super) struct NsPlan {
     /// `IpcMode=host`: /dev/shm and /dev/mqueue are the host's.
     pub host_ipc: bool,
     pub own_uts: bool,
-    /// sysfs can be mounted: the container has its own network namespace and, in a user
-    /// namespace, one that namespace owns (not one prepared outside it).
+    /// A sysfs of the container's network namespace (its own or another container's) is
+    /// mounted on /sys; with the host's network namespace, the host's /sys is bound. In a
+    /// user namespace that does not own the network namespace (hulld makes it), hull's
+    /// runtime makes the sysfs mount itself, outside the user namespace, and hands it to
+    /// the init (runtime::rootfs::sysfs_for_joined_netns).
     pub sysfs_mountable: bool,
     /// The container runs in a user namespace (its own, or one it joins).
     pub in_userns: bool,
@@ -229,7 +232,7 @@ pub(super) fn plan(
         own_ipc,
         host_ipc: matches!(ipc, Mode::Host),
         own_uts,
-        sysfs_mountable: own_net && (net_empty || !in_userns),
+        sysfs_mountable: !matches!(net, Mode::Host),
         in_userns,
         userns_plan: mappings,
         hostname,

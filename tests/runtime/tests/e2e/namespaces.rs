@@ -221,3 +221,47 @@ fn net_sysctl_in_joined_namespace_only() {
         assert_eq!(host_before, host_after, "the host's sysctl changed");
     }
 }
+
+/// A container in a user namespace that joins a network namespace it does not own (what
+/// hulld does for bridge networks) cannot mount sysfs itself; the runtime makes the mount
+/// in the network namespace and the init moves it onto /sys. Before, the init bound the
+/// host's /sys, and /sys/class/net listed the host's interfaces (runc fails the create).
+#[test]
+fn sysfs_of_a_joined_network_namespace_in_a_user_namespace() {
+    require_root!();
+    if !hull_e2e_runtime::is_hull() {
+        // runc 1.1 refuses this container: "mount sysfs ... operation not permitted"
+        return;
+    }
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+    assert!(
+        host_links > 1,
+        "the host has only lo: this test proves nothing"
+    );
+    let mut c = Case::new(
+        "ns-sysfs",
+        &["sh", "-c", "ls /sys/class/net; grep ' /sys ' /proc/mounts"],
+    );
+    let file = c.dir.join("netns");
+    std::fs::write(&file, "").unwrap();
+    let path = file.to_str().unwrap().to_string();
+    cmd::host("unshare", &[&format!("--net={path}"), "true"]);
+    let _unmount = Unmount(path.clone());
+    set_netns_path(&mut c, &path);
+    c.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "type": "user" }));
+    let map = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    c.spec["linux"]["uidMappings"] = map.clone();
+    c.spec["linux"]["gidMappings"] = map;
+    let out = c.run().ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"lo"), "{out}");
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("sysfs /sys sysfs ro,")),
+        "{out}"
+    );
+}
