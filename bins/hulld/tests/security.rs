@@ -697,6 +697,36 @@ fn flags_user_readonly_ulimit_sysctl_device() {
     let Some(d) = daemon(&[]) else { return };
     let out = sh(&d, &["--user", "1000:1000"], "id -u; id -g");
     assert_eq!(out, "1000\n1000\n");
+    // exec -u: names and groups from the container's /etc/passwd and /etc/group, with
+    // that user's HOME; an unknown name is refused with its name.
+    d.ok(
+        CLI,
+        &["run", "-d", "--name", "users", "busybox", "sleep", "60"],
+    );
+    let script = "id -u; id -g; echo $HOME";
+    let out = d.ok(CLI, &["exec", "-u", "nobody", "users", "sh", "-c", script]);
+    assert_eq!(out, "65534\n65534\n/nonexistent\n");
+    let out = d.ok(
+        CLI,
+        &["exec", "-u", "daemon:root", "users", "sh", "-c", script],
+    );
+    assert_eq!(out, "1\n0\n/usr/sbin\n");
+    let out = d.ok(
+        CLI,
+        &[
+            "exec",
+            "-u",
+            "1000:1000",
+            "users",
+            "sh",
+            "-c",
+            "id -u; id -g",
+        ],
+    );
+    assert_eq!(out, "1000\n1000\n");
+    let err = d.fails(CLI, &["exec", "-u", "nosuch", "users", "true"]);
+    assert!(err.contains("nosuch"), "{err}");
+    d.ok(CLI, &["rm", "-f", "users"]);
 
     for target in ["/x", "/tmp/x", "/etc/x"] {
         let (code, _, err) = run(

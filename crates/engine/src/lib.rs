@@ -21,4 +21,6 @@ pub mod userns;
 pub use defaults::UserNamespacePlan;
 pub use docker_types::{parse_create_body, ContainerConfig, HostConfig, ImageConfigSubset};
 pub use policy::{Policy, PolicyViolation};
-pub use spec::{build_spec, BuildContext, HostDevice, HostLookup, SpecBuildError};
+pub use spec::{
+    build_spec, resolve_exec_user, BuildContext, HostDevice, HostLookup, SpecBuildError,
+};

@@ -28,6 +28,18 @@ use crate::defaults::{self, UserNamespacePlan};
 use crate::docker_types::{ContainerConfig, HostConfig, ImageConfigSubset};
 
 pub use namespaces::sysctl_namespace;
+
+/// An exec's `User` (`name|uid[:group|gid]`), resolved against the container's /etc/passwd
+/// and /etc/group (None: the file is missing, numbers only) the way the container's own
+/// `User` is: (uid, gid, supplementary gids, home directory).
+pub fn resolve_exec_user(
+    user: &str,
+    passwd: Option<&str>,
+    group: Option<&str>,
+) -> Result<(u32, u32, Vec<u32>, Option<String>), SpecBuildError> {
+    let u = users::resolve(user, &[], passwd, group, usize::MAX)?;
+    Ok((u.uid, u.gid, u.additional_gids, u.home))
+}
 pub(crate) use security::normalize_cap;
 
 /// The annotation that tells the daemon to run its init (`--init`) as pid 1.

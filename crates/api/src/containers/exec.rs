@@ -67,17 +67,6 @@ fn bad(reason: impl Into<String>) -> ContainersError {
     ContainersError::ExecRequest(reason.into())
 }
 
-/// `uid[:gid]`, numeric only (names would need the image's /etc/passwd).
-fn numeric_user(user: &str) -> Result<(u32, u32), ContainersError> {
-    let (u, g) = user.split_once(':').unwrap_or((user, "0"));
-    match (u.parse(), g.parse()) {
-        (Ok(u), Ok(g)) => Ok((u, g)),
-        _ => Err(bad(format!(
-            "User: {user:?}: hull's exec takes a numeric UID[:GID] so far"
-        ))),
-    }
-}
-
 impl ContainerService {
     /// `POST /containers/{id}/exec`: the new exec instance's id.
     pub fn exec_create(&self, name: &str, body: &[u8]) -> Result<String, ContainersError> {
@@ -114,6 +103,7 @@ impl ContainerService {
                 o.remove("consoleSize");
             }
         }
+        let exec_sets_home = req.env.iter().flatten().any(|e| e.starts_with("HOME="));
         if let Some(extra) = req.env {
             let mut env: Vec<String> = process["env"]
                 .as_array()
@@ -137,8 +127,28 @@ impl ContainerService {
             process["cwd"] = json!(req.working_dir);
         }
         if !req.user.is_empty() {
-            let (uid, gid) = numeric_user(&req.user)?;
-            process["user"] = json!({ "uid": uid, "gid": gid });
+            // As Docker: names and groups from the container's own /etc/passwd and
+            // /etc/group (read without following symlinks), numbers without them.
+            let rootfs = self.exec_dir(&rec.id).join("rootfs");
+            let files = super::host::Host {
+                rootfs: &rootfs,
+                volumes: None,
+            };
+            use hull_engine::HostLookup;
+            let passwd = files.rootfs_file("/etc/passwd");
+            let group = files.rootfs_file("/etc/group");
+            let (uid, gid, additional, home) =
+                hull_engine::resolve_exec_user(&req.user, passwd.as_deref(), group.as_deref())
+                    .map_err(|e| bad(e.to_string()))?;
+            process["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": additional });
+            if let (Some(home), Some(env)) = (home, process["env"].as_array_mut()) {
+                // the container's HOME was its own user's; an exec as another user gets
+                // that user's, unless the exec sets one
+                if !exec_sets_home {
+                    env.retain(|v| !v.as_str().is_some_and(|s| s.starts_with("HOME=")));
+                    env.push(json!(format!("HOME={home}")));
+                }
+            }
         }
         let id = super::create::new_id()?;
         self.table().execs.insert(
