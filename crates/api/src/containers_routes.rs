@@ -376,6 +376,7 @@ async fn attach(
         stderr: q.flag("stderr"),
         tty: crate::containers::interactive::is_tty(&rec),
     };
+    let run = rec.running().then(|| rec.state.started_at.clone());
     let id = rec.id;
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -392,7 +393,7 @@ async fn attach(
         let (input, reader) = bridge::read_client(r, failed.clone());
         let connected = tokio::task::spawn_blocking(move || {
             let cancelled = || failed.load(std::sync::atomic::Ordering::SeqCst);
-            svc.attach_connect(&id, &cancelled)
+            svc.attach_connect(&id, run.as_deref(), &cancelled)
         })
         .await;
         if let Ok(Ok(Some(shim))) = connected {

@@ -262,10 +262,14 @@ impl ContainerService {
     /// Connects to the container's shim for an attach announced with
     /// [`attach_register`](Self::attach_register): at once when it runs, else when it is
     /// next started (the shim then waits for this client before the process starts).
-    /// None when `cancelled()` or the container is removed first.
+    /// `run` is the `StartedAt` of the run the container was in when the attach was asked
+    /// for: that run's end ends the attach (as in Docker), also when it ended before this
+    /// connects; an attach to a stopped container (None) waits for the next start. None
+    /// when `cancelled()`, that run is over, or the container is removed first.
     pub fn attach_connect(
         &self,
         id: &str,
+        run: Option<&str>,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<UnixStream>, ContainersError> {
         let sock = self.io_socket(id);
@@ -276,8 +280,15 @@ impl ContainerService {
             if cancelled() {
                 break Ok(None);
             }
-            if let Err(e) = self.get(id) {
-                break Err(e);
+            match self.get(id) {
+                Err(e) => break Err(e),
+                // A client that attached to a running container and was answered
+                // before the process exited must see the end, not wait for a start
+                // nobody asks for (docker-compose's dockerpty hung there).
+                Ok(rec) if run.is_some_and(|r| !rec.running() || rec.state.started_at != r) => {
+                    break Ok(None)
+                }
+                Ok(_) => {}
             }
             // The shim binds io.sock when the start spawns it, and waits for this attach
             // before starting the container: the poll is on `docker run`'s path.
