@@ -770,3 +770,187 @@ fn paused_across_a_hulld_restart() {
     d.ok(CLI, &["rm", "-f", "p"]);
     assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
 }
+
+/// Health checks as Docker runs them: `--health-*` flags, the probe in the container,
+/// failures until `retries` make it unhealthy, a success makes it healthy, a test that
+/// outlives its timeout is a failure with Docker's message, `ps` shows the status and
+/// filters by it, status changes are events, and a restart of hulld keeps checking.
+#[test]
+fn health_checks() {
+    if !preflight(&[]) {
+        return;
+    }
+    let mut d = Hulld::start();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    let since = now().to_string();
+    let health = |d: &Hulld, name: &str| -> Value {
+        json(&d.ok(CLI, &["inspect", "-f", "{{json .State.Health}}", name]))
+    };
+    // unhealthy until /tmp/ok exists, then healthy
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "hc",
+            "--health-cmd",
+            "test -e /tmp/ok && echo fine",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let cleanup = CleanupOnFailure(&d);
+    wait_for("hc unhealthy", || health(&d, "hc")["Status"] == "unhealthy");
+    let h = health(&d, "hc");
+    assert!(h["FailingStreak"].as_u64().unwrap() >= 2, "{h}");
+    assert_eq!(
+        h["Log"].as_array().unwrap().last().unwrap()["ExitCode"],
+        1,
+        "{h}"
+    );
+    let ps = d.ok(
+        CLI,
+        &[
+            "ps",
+            "--filter",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ],
+    );
+    assert!(
+        ps.starts_with("hc Up") && ps.contains("(unhealthy)"),
+        "{ps}"
+    );
+    d.ok(CLI, &["exec", "hc", "touch", "/tmp/ok"]);
+    wait_for("hc healthy", || health(&d, "hc")["Status"] == "healthy");
+    let h = health(&d, "hc");
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["ExitCode"].as_i64(), last["Output"].as_str()),
+        (Some(0), Some("fine\n")),
+        "{h}"
+    );
+    assert_eq!(h["FailingStreak"], 0);
+    assert!(h["Log"].as_array().unwrap().len() <= 5, "{h}");
+    let ps = d.ok(
+        CLI,
+        &[
+            "ps",
+            "--filter",
+            "health=healthy",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ],
+    );
+    assert!(ps.contains("(healthy)"), "{ps}");
+    let ev = d.ok(
+        CLI,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &(now() + 1).to_string(),
+            "--filter",
+            "container=hc",
+            "--format",
+            "{{.Action}}",
+        ],
+    );
+    assert!(ev.contains("health_status: unhealthy"), "{ev}");
+    assert!(ev.contains("health_status: healthy"), "{ev}");
+
+    // a probe that outlives its timeout fails with Docker's message
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "slow",
+            "--health-cmd",
+            "sleep 5",
+            "--health-interval",
+            "200ms",
+            "--health-timeout",
+            "300ms",
+            "--health-retries",
+            "1",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    wait_for("slow unhealthy", || {
+        health(&d, "slow")["Status"] == "unhealthy"
+    });
+    let h = health(&d, "slow");
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ExitCode"], -1, "{h}");
+    assert_eq!(
+        last["Output"], "Health check exceeded timeout (300ms)",
+        "{h}"
+    );
+
+    // bad values are refused with Docker's words; --no-healthcheck has none
+    let err = d.fails(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "500us",
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(
+        err.contains("Interval in Healthcheck cannot be less than 1ms"),
+        "{err}"
+    );
+    d.ok(
+        CLI,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "none",
+            "--no-healthcheck",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(
+        d.ok(CLI, &["inspect", "-f", "{{json .State.Health}}", "none"])
+            .trim(),
+        "null"
+    );
+
+    // after a restart of hulld the monitor of a running container goes on
+    d.ok(CLI, &["exec", "hc", "rm", "/tmp/ok"]);
+    drop(cleanup);
+    d.restart();
+    let _cleanup = CleanupOnFailure(&d);
+    wait_for("hc unhealthy after restart", || {
+        health(&d, "hc")["Status"] == "unhealthy"
+    });
+    d.ok(CLI, &["rm", "-f", "hc", "slow", "none"]);
+}

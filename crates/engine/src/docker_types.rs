@@ -326,6 +326,8 @@ pub struct ImageConfigSubset {
     pub volumes: BTreeMap<String, Value>,
     #[serde(deserialize_with = "nullable")]
     pub stop_signal: String,
+    /// Docker's `HEALTHCHECK` (not in the OCI config), as JSON: the daemon runs it.
+    pub healthcheck: Option<Value>,
 }
 
 impl From<&oci_spec::image::Config> for ImageConfigSubset {
@@ -339,6 +341,7 @@ impl From<&oci_spec::image::Config> for ImageConfigSubset {
             exposed_ports: keys(c.exposed_ports()),
             volumes: keys(c.volumes()),
             stop_signal: c.stop_signal().clone().unwrap_or_default(),
+            healthcheck: None,
         }
     }
 }

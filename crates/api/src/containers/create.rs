@@ -105,6 +105,11 @@ impl ContainerService {
                 },
             })?;
         let image_cfg = self.image_config(&cfg.image, &image.id)?;
+        if raw.get("Healthcheck").is_some() || image_cfg.healthcheck.is_some() {
+            let mut merged = serde_json::json!({ "Healthcheck": raw.get("Healthcheck") });
+            super::health::merge_image_check(&mut merged, image_cfg.healthcheck.as_ref());
+            super::health::check_of(&merged).map_err(ContainersError::Invalid)?;
+        }
         let id = new_id()?;
         let name = name
             .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
@@ -158,6 +163,7 @@ impl ContainerService {
                     o.remove("HostConfig");
                     o.remove("NetworkingConfig");
                 }
+                super::health::merge_image_check(&mut config, image_cfg.healthcheck.as_ref());
                 rec.config = config;
                 debug_assert_eq!(rec.uid_index, uid_index);
                 self.put(&mut t, rec);

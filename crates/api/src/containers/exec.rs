@@ -68,6 +68,16 @@ fn bad(reason: impl Into<String>) -> ContainersError {
 }
 
 impl ContainerService {
+    /// The container's own process from its spec: what an exec (or a health check)
+    /// starts from (user, env, cwd, capabilities, rlimits, seccomp...).
+    pub(crate) fn exec_process_template(&self, id: &str) -> Result<Value, ContainersError> {
+        let path = self.exec_dir(id).join("config.json");
+        let spec: Value = std::fs::read(&path)
+            .map_err(io_err("reading", &path))
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| bad(e.to_string())))?;
+        Ok(spec.get("process").cloned().unwrap_or_else(|| json!({})))
+    }
+
     /// `POST /containers/{id}/exec`: the new exec instance's id.
     pub fn exec_create(&self, name: &str, body: &[u8]) -> Result<String, ContainersError> {
         let req: ExecRequest =
@@ -90,11 +100,7 @@ impl ContainerService {
                 rec.id
             )));
         }
-        let path = self.exec_dir(&rec.id).join("config.json");
-        let spec: Value = std::fs::read(&path)
-            .map_err(io_err("reading", &path))
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| bad(e.to_string())))?;
-        let mut process = spec.get("process").cloned().unwrap_or_else(|| json!({}));
+        let mut process = self.exec_process_template(&rec.id)?;
         process["args"] = json!(req.cmd);
         process["terminal"] = json!(req.tty);
         if req.tty {

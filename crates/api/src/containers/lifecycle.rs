@@ -149,6 +149,7 @@ impl ContainerService {
                 self.put(&mut t, rec);
                 drop(t);
                 self.emit_id("start", &id, &[]);
+                self.start_health(&id);
                 let svc = self.clone();
                 std::thread::spawn(move || svc.watch_child(id, child));
                 Ok(Outcome::Done)
@@ -346,6 +347,7 @@ impl ContainerService {
             }
             let svc = self.clone();
             if shim > 0 && alive(shim) {
+                svc.start_health(&id);
                 std::thread::spawn(move || svc.watch_pid(id, shim));
             } else {
                 svc.exited(&id);

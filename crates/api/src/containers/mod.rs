@@ -18,6 +18,7 @@ pub mod commit;
 mod create;
 pub mod exec;
 mod fs;
+pub mod health;
 pub mod host;
 pub mod interactive;
 mod lifecycle;
@@ -195,6 +196,8 @@ pub(crate) struct Table {
     pub pending_attach: HashMap<String, u32>,
     /// daemon.json's `log-driver` (key "log-driver") and `log-opts`.
     pub log_defaults: std::collections::BTreeMap<String, String>,
+    /// Containers whose health monitor runs (health.rs).
+    pub health_monitors: std::collections::HashSet<String>,
 }
 
 /// The container service hulld's routes call (always on a blocking thread).

@@ -335,7 +335,6 @@ impl ContainerService {
             return Err(ContainersError::Invalid(format!("invalid filter '{k}'")));
         }
         let f = |k: &str| o.filters.get(k).map(Vec::as_slice).unwrap_or(&[]);
-        // hull has no health checks yet: every container's health is "none".
         for h in f("health") {
             if !["starting", "healthy", "unhealthy", "none"].contains(&h.as_str()) {
                 return Err(ContainersError::Invalid(format!(
@@ -343,7 +342,6 @@ impl ContainerService {
                 )));
             }
         }
-        let health_ok = f("health").is_empty() || f("health").iter().any(|h| h == "none");
         for s in f("status") {
             const OK: [&str; 7] = [
                 "created",
@@ -387,7 +385,10 @@ impl ContainerService {
             .records
             .values()
             .filter(|r| all || r.running())
-            .filter(|_| health_ok)
+            .filter(|r| {
+                let h = super::health::filter_value(r);
+                f("health").is_empty() || f("health").iter().any(|x| x == h)
+            })
             .filter(|r| {
                 let st = r.state.status.as_str();
                 f("status").is_empty() || f("status").iter().any(|s| s == st)

@@ -62,6 +62,9 @@ pub struct RunState {
     /// The last run ended with the OOM killer killing one of its processes.
     #[serde(default)]
     pub oom_killed: bool,
+    /// `State.Health` of a container with a health check (health.rs).
+    #[serde(default)]
+    pub health: Option<super::health::Health>,
 }
 
 impl Default for RunState {
@@ -79,6 +82,7 @@ impl Default for RunState {
             restarting: false,
             stopped_by_user: false,
             oom_killed: false,
+            health: None,
         }
     }
 }

@@ -43,7 +43,11 @@ pub fn status_text(r: &Record) -> String {
     }
     match r.state.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Running => format!(
+            "Up {}{}",
+            since(&r.state.started_at),
+            super::health::status_suffix(r)
+        ),
         Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -139,7 +143,7 @@ impl ContainerService {
                 .or_insert(json!({ "Name": "no", "MaximumRetryCount": 0 }));
         }
         let running = r.running();
-        json!({
+        let mut out = json!({
             "Id": r.id,
             "Name": format!("/{}", r.name),
             "Created": r.created,
@@ -168,7 +172,11 @@ impl ContainerService {
             "Mounts": r.mounts,
             "NetworkSettings": self.network_settings(r),
             "HullUserNamespace": { "HostUidStart": r.uid_start, "Size": hull_engine::userns::RANGE_SIZE },
-        })
+        });
+        if let Some(h) = &r.state.health {
+            out["State"]["Health"] = json!(h);
+        }
+        out
     }
 }
 
