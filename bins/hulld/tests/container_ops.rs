@@ -869,7 +869,9 @@ fn health_checks() {
     assert!(ev.contains("health_status: unhealthy"), "{ev}");
     assert!(ev.contains("health_status: healthy"), "{ev}");
 
-    // a probe that outlives its timeout fails with Docker's message
+    // a probe that outlives its timeout fails with Docker's message, at its timeout:
+    // the test's processes are killed with it (they held the output pipe for 5 s)
+    let t0 = Instant::now();
     d.ok(
         CLI,
         &[
@@ -895,6 +897,7 @@ fn health_checks() {
     wait_for("slow unhealthy", || {
         health(&d, "slow")["Status"] == "unhealthy"
     });
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
     let h = health(&d, "slow");
     let last = h["Log"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["ExitCode"], -1, "{h}");
@@ -902,6 +905,10 @@ fn health_checks() {
         last["Output"], "Health check exceeded timeout (300ms)",
         "{h}"
     );
+    // and the timed-out tests are killed, not left running (one may be in flight)
+    std::thread::sleep(Duration::from_millis(1500));
+    let top = d.ok(CLI, &["top", "slow"]);
+    assert!(top.matches("sleep 5").count() <= 1, "{top}");
 
     // bad values are refused with Docker's words; --no-healthcheck has none
     let err = d.fails(

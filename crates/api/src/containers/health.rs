@@ -338,10 +338,14 @@ impl ContainerService {
         let writer2 = writer
             .try_clone()
             .map_err(|e| ContainersError::Invalid(format!("making a pipe: {e}")))?;
+        // A process group of its own: the test's processes (no terminal, so no session of
+        // their own) are in it, and a timeout kills them all, not just the shim.
+        use std::os::unix::process::CommandExt;
         let spawned = Command::new(&self.shim.program)
             .args(&self.shim.args)
             .arg("exec")
             .arg(&file)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(writer)
             .stderr(writer2)
@@ -358,7 +362,8 @@ impl ContainerService {
         };
         // The pipe is read to its end (a test that writes much must not block), keeping
         // the first MAX_OUTPUT bytes.
-        let collector = std::thread::spawn(move || {
+        let (out_tx, out_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let mut kept = Vec::new();
             let mut buf = [0u8; 4096];
             let mut r = std::fs::File::from(reader);
@@ -366,13 +371,18 @@ impl ContainerService {
                 let room = MAX_OUTPUT.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
-            kept
+            let _ = out_tx.send(kept);
         });
+        let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+        let kill_group = || {
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        };
         let deadline = Instant::now() + check.timeout;
         let code = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status.code().map(i64::from),
                 Ok(None) if Instant::now() >= deadline => {
+                    kill_group();
                     let _ = child.kill();
                     let _ = child.wait();
                     break None;
@@ -382,7 +392,12 @@ impl ContainerService {
             }
         };
         let timed_out = code.is_none();
-        let output = collector.join().unwrap_or_default();
+        // What the test left behind in its group (a background process holding the pipe)
+        // goes with it; the output is read up to its end, or a second at most.
+        kill_group();
+        let output = out_rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
         let _ = std::fs::remove_file(&file);
         if timed_out {
             return Ok((
