@@ -771,6 +771,13 @@ fn paused_across_a_hulld_restart() {
     assert_eq!(d.mounts(), Vec::<String>::new(), "mounts left");
 }
 
+/// `docker run -d --network none --name NAME ARGS...`.
+fn run_detached(d: &Hulld, name: &str, args: &[&str]) {
+    let mut all = vec!["run", "-d", "--network", "none", "--name", name];
+    all.extend_from_slice(args);
+    d.ok(CLI, &all);
+}
+
 /// Health checks as Docker runs them: `--health-*` flags, the probe in the container,
 /// failures until `retries` make it unhealthy, a success makes it healthy, a test that
 /// outlives its timeout is a failure with Docker's message, `ps` shows the status and
@@ -787,15 +794,10 @@ fn health_checks() {
         json(&d.ok(CLI, &["inspect", "-f", "{{json .State.Health}}", name]))
     };
     // unhealthy until /tmp/ok exists, then healthy
-    d.ok(
-        CLI,
+    run_detached(
+        &d,
+        "hc",
         &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            "hc",
             "--health-cmd",
             "test -e /tmp/ok && echo fine",
             "--health-interval",
@@ -872,15 +874,10 @@ fn health_checks() {
     // a probe that outlives its timeout fails with Docker's message, at its timeout:
     // the test's processes are killed with it (they held the output pipe for 5 s)
     let t0 = Instant::now();
-    d.ok(
-        CLI,
+    run_detached(
+        &d,
+        "slow",
         &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            "slow",
             "--health-cmd",
             "sleep 5",
             "--health-interval",
@@ -930,20 +927,10 @@ fn health_checks() {
         err.contains("Interval in Healthcheck cannot be less than 1ms"),
         "{err}"
     );
-    d.ok(
-        CLI,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            "none",
-            "--no-healthcheck",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
+    run_detached(
+        &d,
+        "none",
+        &["--no-healthcheck", "busybox", "sleep", "1000"],
     );
     assert_eq!(
         d.ok(CLI, &["inspect", "-f", "{{json .State.Health}}", "none"])

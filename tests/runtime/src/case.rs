@@ -81,6 +81,18 @@ impl Case {
     }
 
     /// Append a mount to the spec.
+    /// A new user namespace mapping container ids 0-65535 to host ids from `host_id`.
+    pub fn user_namespace(&mut self, host_id: u32) -> &mut Self {
+        self.spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("the spec has a namespace list")
+            .push(serde_json::json!({ "type": "user" }));
+        let map = serde_json::json!([{ "containerID": 0, "hostID": host_id, "size": 65536 }]);
+        self.spec["linux"]["uidMappings"] = map.clone();
+        self.spec["linux"]["gidMappings"] = map;
+        self
+    }
+
     pub fn mount(&mut self, m: Value) -> &mut Self {
         self.spec["mounts"].as_array_mut().expect("mounts").push(m);
         self

@@ -93,6 +93,17 @@ fn set_netns_path(c: &mut Case, path: &str) {
     }
 }
 
+/// A new network namespace kept alive by a bind mount on a file of the case's directory
+/// (the `ip netns` / hulld pattern): the file, its path, and the guard that unmounts it.
+fn bound_netns(c: &Case) -> (std::path::PathBuf, String, Unmount) {
+    let file = c.dir.join("netns");
+    std::fs::write(&file, "").unwrap();
+    let path = file.to_str().unwrap().to_string();
+    cmd::host("unshare", &[&format!("--net={path}"), "true"]);
+    let unmount = Unmount(path.clone());
+    (file, path, unmount)
+}
+
 #[test]
 fn joins_network_namespace_by_path() {
     require_root!();
@@ -100,11 +111,7 @@ fn joins_network_namespace_by_path() {
 
     // 1. A netns kept alive by a bind mount (the `ip netns` / hulld pattern).
     let mut c = Case::new("ns-join", &["sh", "-c", script]);
-    let file = c.dir.join("netns");
-    std::fs::write(&file, "").unwrap();
-    let path = file.to_str().unwrap().to_string();
-    cmd::host("unshare", &[&format!("--net={path}"), "true"]);
-    let _unmount = Unmount(path.clone());
+    let (file, path, _unmount) = bound_netns(&c);
     let want = ns_id("net", &file);
     assert_ne!(want, ns_link("/proc/self/ns/net"));
     set_netns_path(&mut c, &path);
@@ -193,11 +200,7 @@ fn time_namespace_applies_offsets() {
 fn net_sysctl_in_joined_namespace_only() {
     require_root!();
     let mut c = Case::new("ns-sysctl", &["cat", "/proc/sys/net/ipv4/ip_forward"]);
-    let file = c.dir.join("netns");
-    std::fs::write(&file, "").unwrap();
-    let path = file.to_str().unwrap().to_string();
-    cmd::host("unshare", &[&format!("--net={path}"), "true"]);
-    let _unmount = Unmount(path.clone());
+    let (_, path, _unmount) = bound_netns(&c);
     set_netns_path(&mut c, &path);
     c.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     let out = c.run().ok();
@@ -242,19 +245,9 @@ fn sysfs_of_a_joined_network_namespace_in_a_user_namespace() {
         "ns-sysfs",
         &["sh", "-c", "ls /sys/class/net; grep ' /sys ' /proc/mounts"],
     );
-    let file = c.dir.join("netns");
-    std::fs::write(&file, "").unwrap();
-    let path = file.to_str().unwrap().to_string();
-    cmd::host("unshare", &[&format!("--net={path}"), "true"]);
-    let _unmount = Unmount(path.clone());
+    let (_, path, _unmount) = bound_netns(&c);
     set_netns_path(&mut c, &path);
-    c.spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({ "type": "user" }));
-    let map = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    c.spec["linux"]["uidMappings"] = map.clone();
-    c.spec["linux"]["gidMappings"] = map;
+    c.user_namespace(100000);
     let out = c.run().ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.first(), Some(&"lo"), "{out}");

@@ -4,7 +4,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use hull_e2e_runtime::host::ns_link;
 use hull_e2e_runtime::{require_root, spec, Case};
-use serde_json::json;
 
 #[test]
 fn user_namespace_maps_root_to_host_100000() {
@@ -18,13 +17,7 @@ fn user_namespace_maps_root_to_host_100000() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
     // A dir owned by host root (unmapped): root in the container must not write there.
     std::fs::create_dir(data.join("owned-by-host-root")).unwrap();
-    c.spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({ "type": "user" }));
-    let map = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    c.spec["linux"]["uidMappings"] = map.clone();
-    c.spec["linux"]["gidMappings"] = map;
+    c.user_namespace(100000);
     c.mount(spec::bind(&data, "/data", false));
     // The rootfs belongs to host root, which the container's root cannot write as: give the
     // mount point up front (an engine would chown the rootfs instead).

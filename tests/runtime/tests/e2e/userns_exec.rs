@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hull_e2e_runtime::host::ns_link;
 use hull_e2e_runtime::{require_root, spec, Case};
-use serde_json::json;
 
 #[test]
 fn exec_joins_user_namespace() {
@@ -15,13 +14,7 @@ fn exec_joins_user_namespace() {
     let data = c.dir.join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
-    c.spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({ "type": "user" }));
-    let map = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    c.spec["linux"]["uidMappings"] = map.clone();
-    c.spec["linux"]["gidMappings"] = map;
+    c.user_namespace(100000);
     c.mount(spec::bind(&data, "/data", false));
     std::fs::create_dir(c.rootfs.join("data")).unwrap();
     c.create(&[]).ok();
