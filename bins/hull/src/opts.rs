@@ -99,6 +99,24 @@ pub struct ContainerOpts {
     pub stop_signal: Option<String>,
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<i64>,
+    /// Command to run to check health (in the container's shell).
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h).
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before failures count (ms|s|m|h).
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     #[arg(long)]
     pub sysctl: Vec<String>,
     #[arg(long)]
@@ -416,13 +434,119 @@ pub fn create_body(o: &ContainerOpts) -> anyhow::Result<(String, Value)> {
     if let Some(t) = o.stop_timeout {
         b.insert("StopTimeout".into(), t.into());
     }
+    if let Some(hc) = healthcheck(o)? {
+        b.insert("Healthcheck".into(), hc);
+    }
     Ok((image, body))
+}
+
+/// `Healthcheck` from the --health-* flags (None without any), as the docker CLI builds it.
+fn healthcheck(o: &ContainerOpts) -> anyhow::Result<Option<Value>> {
+    let any = o.health_cmd.is_some()
+        || o.health_interval.is_some()
+        || o.health_timeout.is_some()
+        || o.health_start_period.is_some()
+        || o.health_retries.is_some();
+    if o.no_healthcheck {
+        if any {
+            anyhow::bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(json!({ "Test": ["NONE"] })));
+    }
+    if !any {
+        return Ok(None);
+    }
+    let d = |flag: &str, v: &Option<String>| -> anyhow::Result<i64> {
+        match v {
+            None => Ok(0),
+            Some(s) => go_duration_ns(s).ok_or_else(|| {
+                anyhow::anyhow!("invalid argument {s:?} for \"--{flag}\": use a duration such as 500ms, 30s or 1m30s")
+            }),
+        }
+    };
+    let retries = o.health_retries.unwrap_or(0);
+    if retries < 0 {
+        anyhow::bail!("--health-retries cannot be negative");
+    }
+    let test = match &o.health_cmd {
+        Some(c) => json!(["CMD-SHELL", c]),
+        None => json!([]),
+    };
+    Ok(Some(json!({
+        "Test": test,
+        "Interval": d("health-interval", &o.health_interval)?,
+        "Timeout": d("health-timeout", &o.health_timeout)?,
+        "StartPeriod": d("health-start-period", &o.health_start_period)?,
+        "Retries": retries,
+    })))
+}
+
+/// A Go duration ("300ms", "1.5s", "1m30s", "2h") in nanoseconds.
+fn go_duration_ns(s: &str) -> Option<i64> {
+    const UNITS: [(&str, f64); 6] = [
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+        ("m", 60e9),
+        ("h", 3600e9),
+    ];
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    if rest == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let (_, scale) = UNITS.iter().find(|(u, _)| *u == &rest[..unit_len])?;
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(total.round() as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn health_flags_build_dockers_healthcheck() {
+        assert_eq!(go_duration_ns("300ms"), Some(300_000_000));
+        assert_eq!(go_duration_ns("1m30s"), Some(90_000_000_000));
+        assert_eq!(go_duration_ns("1.5s"), Some(1_500_000_000));
+        assert_eq!(go_duration_ns("10"), None);
+        assert_eq!(go_duration_ns("5x"), None);
+        let b = body(&[
+            "--health-cmd",
+            "curl -f localhost",
+            "--health-interval",
+            "2s",
+            "--health-retries",
+            "4",
+            "img",
+        ]);
+        assert_eq!(
+            b["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "curl -f localhost"], "Interval": 2_000_000_000i64,
+                   "Timeout": 0, "StartPeriod": 0, "Retries": 4})
+        );
+        assert_eq!(
+            body(&["--no-healthcheck", "img"])["Healthcheck"],
+            json!({"Test": ["NONE"]})
+        );
+        assert!(body(&["img"]).get("Healthcheck").is_none());
+    }
 
     #[derive(Parser)]
     struct T {
