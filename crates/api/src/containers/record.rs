@@ -357,6 +357,9 @@ pub fn load_all(root: &Path) -> Vec<Record> {
         match std::fs::read(&p).map(|b| serde_json::from_slice::<Record>(&b)) {
             Ok(Ok(r)) => out.push(r),
             Ok(Err(err)) => tracing::warn!("{}: not a container record: {err}", p.display()),
+            // Directories of containers of the SQLite store have no record file (and
+            // imported ones keep theirs as container.json.imported): nothing to say.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => tracing::warn!("{}: {err}", p.display()),
         }
     }
