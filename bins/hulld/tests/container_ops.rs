@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{busybox_tar, docker_clis, preflight, Hulld};
@@ -947,4 +948,126 @@ fn health_checks() {
         health(&d, "hc")["Status"] == "unhealthy"
     });
     d.ok(CLI, &["rm", "-f", "hc", "slow", "none"]);
+}
+
+/// `docker cp` both ways (the archive endpoints), with the path always resolved in the
+/// container's root: symlinks in the container lead to its own files, never the host's;
+/// tar entries that name something outside the destination are refused; copies belong
+/// to the container's root; mounts and read-only roots are refused with a reason.
+#[test]
+fn cp_in_and_out_stays_in_the_container() {
+    if !preflight(&[]) {
+        return;
+    }
+    let d = Hulld::start();
+    d.ok(CLI, &["load", "-i", busybox_tar().to_str().unwrap()]);
+    let setup = "mkdir -p /data/sub && echo hello > /data/sub/f && chmod 640 /data/sub/f \
+                 && ln -s /etc/passwd /data/link && ln -s / /data/up && ln -s / /escape \
+                 && touch /ready && sleep 1000";
+    run_detached(&d, "c", &["-v", "vol:/vol", "busybox", "sh", "-c", setup]);
+    let _cleanup = CleanupOnFailure(&d);
+    wait_for("the container's files", || {
+        d.docker_cmd(CLI, &["exec", "c", "test", "-e", "/ready"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |p: &str| tmp.path().join(p).to_str().unwrap().to_string();
+
+    // out: a file, a directory (links kept as links), -L, a path through a symlink to "/"
+    d.ok(CLI, &["cp", "c:/data/sub/f", &at("f")]);
+    assert_eq!(std::fs::read_to_string(at("f")).unwrap(), "hello\n");
+    d.ok(CLI, &["cp", "c:/data", &at("data")]);
+    assert_eq!(
+        std::fs::read_link(at("data/link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    assert_eq!(std::fs::read_link(at("data/up")).unwrap(), Path::new("/"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(at("data/sub/f"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    let image_passwd = d.ok(CLI, &["exec", "c", "cat", "/etc/passwd"]);
+    d.ok(CLI, &["cp", "-L", "c:/data/link", &at("passwd")]);
+    assert_eq!(std::fs::read_to_string(at("passwd")).unwrap(), image_passwd);
+    d.ok(CLI, &["cp", "c:/data/up/etc/passwd", &at("passwd2")]);
+    assert_eq!(
+        std::fs::read_to_string(at("passwd2")).unwrap(),
+        image_passwd
+    );
+    assert_ne!(
+        image_passwd,
+        std::fs::read_to_string("/etc/passwd").unwrap()
+    );
+    let err = d.fails(CLI, &["cp", "c:/nonexistent", &at("x")]);
+    // the docker CLI words the HEAD's 404 itself
+    assert!(
+        err.contains("No such container:path: c:/nonexistent"),
+        "{err}"
+    );
+
+    // in: a file and a directory, owned by the container's root, modes kept
+    std::fs::write(at("in.txt"), "in\n").unwrap();
+    std::fs::set_permissions(at("in.txt"), std::fs::Permissions::from_mode(0o604)).unwrap();
+    std::fs::create_dir_all(at("dir/s")).unwrap();
+    std::fs::write(at("dir/s/y"), "y\n").unwrap();
+    d.ok(CLI, &["cp", &at("in.txt"), "c:/tmp/"]);
+    d.ok(CLI, &["cp", &at("dir"), "c:/tmp/dir"]);
+    let out = d.ok(
+        CLI,
+        &[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            "cat /tmp/in.txt /tmp/dir/s/y; stat -c '%u:%g %a' /tmp/in.txt /tmp/dir/s/y",
+        ],
+    );
+    assert_eq!(out, "in\ny\n0:0 604\n0:0 644\n");
+
+    // through the container's symlink to "/": into the container's /tmp, not the host's
+    let sentinel = format!("/tmp/hull-cp-escape-{}", std::process::id());
+    let name = sentinel.trim_start_matches("/tmp/");
+    d.ok(
+        CLI,
+        &["cp", &at("in.txt"), &format!("c:/escape/tmp/{name}")],
+    );
+    assert!(
+        !Path::new(&sentinel).exists(),
+        "{sentinel} was written on the host"
+    );
+    d.ok(CLI, &["exec", "c", "test", "-f", &sentinel]);
+
+    // crafted archives: names outside the destination are refused, and nothing is made
+    for (label, entry) in [("dotdot", "../../evil"), ("absolute", "/evil")] {
+        let tar_path = at(&format!("{label}.tar"));
+        let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        // set_path refuses "..": write the name into the header as it is
+        h.as_old_mut().name[..entry.len()].copy_from_slice(entry.as_bytes());
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        b.into_inner().unwrap();
+        let (code, body) = d.curl(
+            &["-X", "PUT", "-T", &tar_path],
+            "/containers/c/archive?path=/tmp",
+        );
+        assert_eq!(code, 400, "{label}: {body}");
+        assert!(body.contains("outside the destination"), "{label}: {body}");
+    }
+    assert!(!Path::new("/evil").exists() && !Path::new("/tmp/evil").exists());
+
+    // mounts and read-only roots: refused, saying why
+    let err = d.fails(CLI, &["cp", "c:/vol", &at("vol")]);
+    assert!(err.contains("mount"), "{err}");
+    run_detached(&d, "ro", &["--read-only", "busybox", "sleep", "1000"]);
+    let err = d.fails(CLI, &["cp", &at("in.txt"), "ro:/"]);
+    assert!(err.contains("read-only"), "{err}");
+    d.ok(CLI, &["rm", "-f", "-v", "c", "ro"]);
+    d.ok(CLI, &["volume", "rm", "vol"]);
 }

@@ -161,6 +161,9 @@ async fn container_route(
             ))
         }
         (&Method::GET, "logs") => logs_route(svc, name, q).await,
+        (&Method::HEAD | &Method::GET | &Method::PUT, "archive") => {
+            archive(svc, name, q, req).await
+        }
         (&Method::POST, "attach") => attach(svc, name, q, req).await,
         (&Method::POST, "resize") => resize(svc, name, q).await,
         (&Method::POST, "pause") => {
@@ -346,6 +349,58 @@ async fn logs_route(
         MULTIPLEXED
     };
     Ok(response(StatusCode::OK, ct, ApiBody::Stream(rx)))
+}
+
+/// `docker cp` (containers/archive.rs): HEAD stats a path, GET streams a tar of it, PUT
+/// extracts a tar into a directory. The stat goes in `X-Docker-Container-Path-Stat`.
+async fn archive(
+    svc: Arc<ContainerService>,
+    name: String,
+    q: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<ApiBody>> {
+    use base64::Engine;
+    let path = q
+        .get("path")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad("path", "missing: name a path in the container"))?
+        .to_string();
+    let stat_header = |s: &crate::containers::archive::PathStat| {
+        let json = serde_json::to_vec(s).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    };
+    let with_stat = |mut r: Response<ApiBody>, value: String| {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
+            r.headers_mut().insert("X-Docker-Container-Path-Stat", v);
+        }
+        r
+    };
+    match *req.method() {
+        Method::HEAD => {
+            let s = blocking("archive", move || svc.archive_stat(&name, &path)).await?;
+            Ok(with_stat(
+                response(StatusCode::OK, "", ApiBody::empty()),
+                stat_header(&s),
+            ))
+        }
+        Method::GET => {
+            let (s, rx) = blocking("archive", move || svc.archive_get(&name, &path)).await?;
+            Ok(with_stat(
+                response(StatusCode::OK, "application/x-tar", ApiBody::Stream(rx)),
+                stat_header(&s),
+            ))
+        }
+        _ => {
+            let no_overwrite = q.flag("noOverwriteDirNonDir");
+            let copy_ids = q.flag("copyUIDGID");
+            let body = crate::body::body_reader(req.into_body());
+            blocking("archive", move || {
+                svc.archive_put(&name, &path, no_overwrite, copy_ids, body)
+            })
+            .await?;
+            Ok(response(StatusCode::OK, "", ApiBody::empty()))
+        }
+    }
 }
 
 /// Hijacked attach through the container's shim (containers/bridge.rs): output from now

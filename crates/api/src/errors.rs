@@ -103,7 +103,10 @@ fn container_status(e: &ContainersError) -> StatusCode {
         E::NetworkRequest { status, .. } => {
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         }
-        E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) => StatusCode::NOT_FOUND,
+        E::NotFound(_) | E::NoSuchImage(_) | E::NoSuchExec(_) | E::PathNotFound(_) => {
+            StatusCode::NOT_FOUND
+        }
+        E::Forbidden(_) => StatusCode::FORBIDDEN,
         E::NameInUse { .. } | E::NotRunning(_) | E::RemoveRunning(_) | E::Conflict(_) => {
             StatusCode::CONFLICT
         }

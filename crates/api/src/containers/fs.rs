@@ -38,14 +38,23 @@ pub(crate) struct IdShift {
 }
 
 impl IdShift {
-    fn of(rec: &Record) -> IdShift {
+    pub(crate) fn of(rec: &Record) -> IdShift {
         IdShift {
             start: rec.uid_start,
             size: hull_engine::userns::RANGE_SIZE,
         }
     }
 
-    fn back(&self, id: u32) -> u64 {
+    /// A container id as the host sees it.
+    pub(crate) fn forward(&self, id: u32) -> u32 {
+        if self.start > 0 && id < self.size {
+            self.start + id
+        } else {
+            id
+        }
+    }
+
+    pub(crate) fn back(&self, id: u32) -> u64 {
         if self.start > 0 && id >= self.start && id - self.start < self.size {
             (id - self.start) as u64
         } else {
@@ -74,6 +83,26 @@ pub(crate) fn write_tar(
     b.follow_symlinks(false);
     walk(&mut b, root, Path::new(""), shift, markers)?;
     b.into_inner()?.flush()
+}
+
+/// A symlink entry whose target is written as it is: `append_link` normalizes the
+/// target as a path and turns "/" into "//". Targets longer than the header's 100 bytes
+/// go through it (a GNU long-link entry).
+pub(crate) fn append_symlink<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &Path,
+    target: &Path,
+) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = target.as_os_str().as_bytes();
+    h.set_entry_type(tar::EntryType::Symlink);
+    if bytes.len() <= 100 {
+        h.set_link_name_literal(bytes)?;
+        b.append_data(h, name, std::io::empty())
+    } else {
+        b.append_link(h, name, target)
+    }
 }
 
 fn header(m: &Metadata, shift: IdShift) -> tar::Header {
@@ -126,7 +155,7 @@ fn walk<W: Write>(
         } else if ft.is_symlink() {
             let target = std::fs::read_link(&path)?;
             h.set_size(0);
-            b.append_link(&mut h, &r, target)?;
+            append_symlink(b, &mut h, &r, &target)?;
         } else if ft.is_socket() {
             continue; // tar has no sockets
         } else {

@@ -13,6 +13,7 @@
 //! itself: `start` spawns a `hull-shim` (its own session, so it outlives hulld) and reads its
 //! one-line report; a thread waits for the shim and records the exit (`lifecycle.rs`).
 
+pub mod archive;
 pub mod bridge;
 pub mod commit;
 mod create;
@@ -148,6 +149,12 @@ pub enum ContainersError {
     /// The container's state does not allow the operation (409), e.g. pausing a paused one.
     #[error("{0}")]
     Conflict(String),
+    /// A path in a container that is not there (404, `docker cp`).
+    #[error("Could not find the file {0} in container")]
+    PathNotFound(String),
+    /// Refused as the container is (403), e.g. a copy into a read-only rootfs.
+    #[error("{0}")]
+    Forbidden(String),
     /// A bad parameter (400), the message naming it.
     #[error("{0}")]
     Invalid(String),
