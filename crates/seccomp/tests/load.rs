@@ -160,12 +160,29 @@ mod raw {
     }
 }
 
+/// A scratch directory removed when dropped, also when an assertion fails first.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(prefix: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn enosys_errno_rule() {
-    let dir = std::env::temp_dir().join(format!("hull-seccomp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = Scratch::new("hull-seccomp");
+    let dir = &scratch.0;
     // Unfiltered, both work.
     assert!(raw::getppid().expect("getppid") > 0);
-    std::fs::create_dir(&dir).expect("mkdir before the filter");
+    std::fs::create_dir(dir).expect("mkdir before the filter");
 
     let filter = compile(&spec(
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
@@ -181,7 +198,6 @@ fn enosys_errno_rule() {
     assert_eq!(nix::unistd::getpid().as_raw() as u32, std::process::id());
     std::fs::write(dir.join("file"), b"data").unwrap();
     assert_eq!(std::fs::read(dir.join("file")).unwrap(), b"data");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -261,12 +277,12 @@ fn default_profile_denials(expected: Errno) {
 /// What the default profile must keep working.
 fn default_profile_keeps_working() {
     assert_eq!(nix::unistd::getpid().as_raw() as u32, std::process::id());
-    let dir = std::env::temp_dir().join(format!("hull-seccomp-default-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir(&dir).unwrap();
+    let scratch = Scratch::new("hull-seccomp-default");
+    let dir = &scratch.0;
+    std::fs::create_dir(dir).unwrap();
     std::fs::write(dir.join("file"), b"data").unwrap();
     assert_eq!(std::fs::read(dir.join("file")).unwrap(), b"data");
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(scratch);
     for family in [libc::AF_UNIX, libc::AF_INET] {
         let fd = raw::socket(family as u64).unwrap_or_else(|e| panic!("socket({family}): {e}"));
         assert!(fd >= 0);
