@@ -953,7 +953,8 @@ fn health_checks() {
 /// `docker cp` both ways (the archive endpoints), with the path always resolved in the
 /// container's root: symlinks in the container lead to its own files, never the host's;
 /// tar entries that name something outside the destination are refused; copies belong
-/// to the container's root; mounts and read-only roots are refused with a reason.
+/// to the container's root; a volume's files are reached in the volume; a tmpfs and
+/// read-only roots are refused with a reason.
 #[test]
 fn cp_in_and_out_stays_in_the_container() {
     if !preflight(&[]) {
@@ -964,7 +965,13 @@ fn cp_in_and_out_stays_in_the_container() {
     let setup = "mkdir -p /data/sub && echo hello > /data/sub/f && chmod 640 /data/sub/f \
                  && ln -s /etc/passwd /data/link && ln -s / /data/up && ln -s / /escape \
                  && touch /ready && sleep 1000";
-    run_detached(&d, "c", &["-v", "vol:/vol", "busybox", "sh", "-c", setup]);
+    run_detached(
+        &d,
+        "c",
+        &[
+            "-v", "vol:/vol", "--tmpfs", "/scratch", "busybox", "sh", "-c", setup,
+        ],
+    );
     let _cleanup = CleanupOnFailure(&d);
     wait_for("the container's files", || {
         d.docker_cmd(CLI, &["exec", "c", "test", "-e", "/ready"])
@@ -1062,9 +1069,29 @@ fn cp_in_and_out_stays_in_the_container() {
     }
     assert!(!Path::new("/evil").exists() && !Path::new("/tmp/evil").exists());
 
-    // mounts and read-only roots: refused, saying why
-    let err = d.fails(CLI, &["cp", "c:/vol", &at("vol")]);
-    assert!(err.contains("mount"), "{err}");
+    // a volume: in and out through the volume's own files, owned by the container's root
+    d.ok(CLI, &["cp", &at("in.txt"), "c:/vol/"]);
+    let out = d.ok(CLI, &["exec", "c", "stat", "-c", "%u:%g %a", "/vol/in.txt"]);
+    assert_eq!(out, "0:0 604\n");
+    d.ok(
+        CLI,
+        &[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            "echo from-volume > /vol/made-inside",
+        ],
+    );
+    d.ok(CLI, &["cp", "c:/vol/made-inside", &at("made-inside")]);
+    assert_eq!(
+        std::fs::read_to_string(at("made-inside")).unwrap(),
+        "from-volume\n"
+    );
+
+    // a tmpfs (only in the container) and read-only roots: refused, saying why
+    let err = d.fails(CLI, &["cp", "c:/scratch", &at("scratch")]);
+    assert!(err.contains("tmpfs"), "{err}");
     run_detached(&d, "ro", &["--read-only", "busybox", "sleep", "1000"]);
     let err = d.fails(CLI, &["cp", &at("in.txt"), "ro:/"]);
     assert!(err.contains("read-only"), "{err}");

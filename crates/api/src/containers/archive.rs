@@ -8,12 +8,14 @@
 //! `symlinkat`, `linkat`, `fchown` on the opened file), so neither an image nor a running
 //! container that swaps a directory for a symlink can make hulld read or write a host file.
 //!
-//! Paths inside the container's volumes, binds and tmpfs mounts are refused for now (their
-//! files are not under the rootfs hulld sees): `docker exec` reaches them.
+//! A path under one of the container's volumes or binds is resolved the same way in that
+//! mount's source (a volume keeps the container's own ids, a bind the host's); a tmpfs
+//! exists only in the container and is refused. A directory copied out is read from the
+//! rootfs as hulld sees it: a mount below it shows as the empty directory under it.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -101,20 +103,21 @@ struct Entry {
 }
 
 impl Entry {
-    fn resolve(root: BorrowedFd<'_>, path: &Path) -> Result<Entry, ContainersError> {
-        let shown = path.display().to_string();
-        let (parent, name) = match (path.parent(), path.file_name()) {
+    /// `at`'s entry: its holding directory opened in `at.root`.
+    fn resolve(at: &Located<'_>) -> Result<Entry, ContainersError> {
+        let shown = at.path.display().to_string();
+        let (parent, name) = match (at.rel.parent(), at.rel.file_name()) {
             (Some(p), Some(n)) => (p, n.to_owned()),
             _ => (Path::new("/"), OsString::from(".")),
         };
-        let parent = open_dir_in(root, parent).map_err(|e| match e {
+        let parent = open_dir_in(at.root, parent).map_err(|e| match e {
             nix::Error::ENOENT | nix::Error::ENOTDIR => not_found(&shown),
             e => errno(format!("resolving {shown} in the container"))(e),
         })?;
         Ok(Entry {
             parent,
             name,
-            path: path.to_path_buf(),
+            path: at.path.clone(),
         })
     }
 
@@ -169,39 +172,86 @@ fn rfc3339(secs: i64, nanos: i64) -> String {
     hull_runtime::state::rfc3339(secs, nanos.clamp(0, 999_999_999) as u32)
 }
 
-impl ContainerService {
-    /// The container's rootfs as hulld sees it (mounted from create to removal), after
-    /// checking that `path` is not in one of its volumes, binds or tmpfs mounts.
-    fn archive_root(
-        &self,
-        name: &str,
-        path: &Path,
-    ) -> Result<(super::record::Record, OwnedFd), ContainersError> {
-        let rec = self.get(name)?;
-        if let Some(m) = rec.mounts.iter().find(|m| {
-            let d = Path::new(&m.destination);
-            path.starts_with(d) && d != Path::new("/")
-        }) {
-            return Err(bad(format!(
-                "path {}: inside the container's {} mount at {}: copying from or to \
-                 mounts is not served yet; use docker exec (e.g. tar) for it",
-                path.display(),
-                m.typ,
-                m.destination
-            )));
+/// Where a container path's files are as hulld sees them: the rootfs, or the source of
+/// the volume or bind mounted over that part of the tree.
+struct Roots {
+    rec: super::record::Record,
+    rootfs: OwnedFd,
+    /// (destination, source fd (None: a tmpfs, only in the container), ids, writable), the
+    /// longest destinations first.
+    mounts: Vec<(PathBuf, Option<OwnedFd>, IdShift, bool)>,
+}
+
+/// A container path located: the root its files are under, the path within that root,
+/// how ids shift there, and whether it may be written.
+struct Located<'a> {
+    root: BorrowedFd<'a>,
+    rel: PathBuf,
+    path: PathBuf,
+    shift: IdShift,
+    writable: bool,
+}
+
+impl Roots {
+    fn locate(&self, path: &Path) -> Result<Located<'_>, ContainersError> {
+        for (dest, fd, shift, writable) in &self.mounts {
+            let Ok(rest) = path.strip_prefix(dest) else {
+                continue;
+            };
+            let Some(fd) = fd else {
+                return Err(bad(format!(
+                    "path {}: inside the container's tmpfs at {}, which exists only in the                      container; use docker exec (e.g. tar) for it",
+                    path.display(),
+                    dest.display()
+                )));
+            };
+            return Ok(Located {
+                root: fd.as_fd(),
+                rel: Path::new("/").join(rest),
+                path: path.to_path_buf(),
+                shift: *shift,
+                writable: *writable,
+            });
         }
-        let rootfs = self.exec_dir(&rec.id).join("rootfs");
-        let root = nix::fcntl::open(
-            &rootfs,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno(format!("opening {}", rootfs.display())))?;
+        let readonly = self
+            .rec
+            .host_config
+            .get("ReadonlyRootfs")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        Ok(Located {
+            root: self.rootfs.as_fd(),
+            rel: path.to_path_buf(),
+            path: path.to_path_buf(),
+            shift: IdShift::of(&self.rec),
+            writable: !readonly,
+        })
+    }
+}
+
+fn open_root(dir: &Path) -> Result<OwnedFd, ContainersError> {
+    nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno(format!("opening {}", dir.display())))
+}
+
+impl ContainerService {
+    /// The roots of the container's files: its rootfs as hulld sees it (mounted from
+    /// create to removal) and the sources of its volumes (content with the container's
+    /// own ids: no shift) and binds (host ids, which the container sees through its user
+    /// namespace).
+    fn archive_roots(&self, name: &str) -> Result<Roots, ContainersError> {
+        let rec = self.get(name)?;
+        let rootfs_dir = self.exec_dir(&rec.id).join("rootfs");
+        let rootfs = open_root(&rootfs_dir)?;
         // an unmounted rootfs directory is empty: say so rather than "not found" (the
         // mount is on the fd opened, whatever the path does afterwards)
         let dev = |st: nix::Result<FileStat>| st.map(|s| s.st_dev).ok();
         let mounted = match (
-            dev(nix::sys::stat::fstat(&root)),
+            dev(nix::sys::stat::fstat(&rootfs)),
             dev(nix::sys::stat::stat(&self.exec_dir(&rec.id))),
         ) {
             (Some(a), Some(b)) => a != b,
@@ -213,14 +263,35 @@ impl ContainerService {
                 rec.id
             )));
         }
-        Ok((rec, root))
+        let mut mounts = Vec::new();
+        for m in &rec.mounts {
+            let dest = clean(&m.destination)?.0;
+            if dest == Path::new("/") {
+                continue;
+            }
+            let (fd, shift) = match m.typ.as_str() {
+                "volume" => (
+                    Some(open_root(Path::new(&m.source))?),
+                    IdShift { start: 0, size: 0 },
+                ),
+                "bind" => (Some(open_root(Path::new(&m.source))?), IdShift::of(&rec)),
+                _ => (None, IdShift::of(&rec)),
+            };
+            mounts.push((dest, fd, shift, m.rw));
+        }
+        mounts.sort_by_key(|(d, ..)| std::cmp::Reverse(d.components().count()));
+        Ok(Roots {
+            rec,
+            rootfs,
+            mounts,
+        })
     }
 
     /// `HEAD /containers/{id}/archive`: what is at `path`.
     pub fn archive_stat(&self, name: &str, path: &str) -> Result<PathStat, ContainersError> {
         let (path, dir_only) = clean(path)?;
-        let (_, root) = self.archive_root(name, &path)?;
-        let e = Entry::resolve(root.as_fd(), &path)?;
+        let roots = self.archive_roots(name)?;
+        let e = Entry::resolve(&roots.locate(&path)?)?;
         stat_of(&e, dir_only)
     }
 
@@ -231,10 +302,12 @@ impl ContainerService {
         path: &str,
     ) -> Result<(PathStat, mpsc::Receiver<Bytes>), ContainersError> {
         let (path, dir_only) = clean(path)?;
-        let (rec, root) = self.archive_root(name, &path)?;
-        let e = Entry::resolve(root.as_fd(), &path)?;
+        let roots = self.archive_roots(name)?;
+        let at = roots.locate(&path)?;
+        let shift = at.shift;
+        let e = Entry::resolve(&at)?;
         let stat = stat_of(&e, dir_only)?;
-        let shift = IdShift::of(&rec);
+        let rec = &roots.rec;
         let top = if stat.name == "/" {
             OsString::from(".")
         } else {
@@ -267,18 +340,21 @@ impl ContainerService {
         body: impl Read,
     ) -> Result<(), ContainersError> {
         let (path, _) = clean(path)?;
-        let (rec, root) = self.archive_root(name, &path)?;
-        if rec
-            .host_config
-            .get("ReadonlyRootfs")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
-        {
-            return Err(ContainersError::Forbidden(
-                "container rootfs is marked read-only".into(),
-            ));
-        }
-        let dest = Entry::resolve(root.as_fd(), &path)?;
+        let roots = self.archive_roots(name)?;
+        let writable = |at: &Located<'_>| {
+            if at.writable {
+                Ok(())
+            } else {
+                // Docker's words
+                Err(ContainersError::Forbidden(format!(
+                    "container rootfs is marked read-only, or {} is in a read-only mount",
+                    at.path.display()
+                )))
+            }
+        };
+        let at = roots.locate(&path)?;
+        writable(&at)?;
+        let dest = Entry::resolve(&at)?;
         if kind(&dest.stat()?) != SFlag::S_IFDIR {
             // Docker's words
             return Err(bad(format!(
@@ -286,19 +362,12 @@ impl ContainerService {
                 path.display()
             )));
         }
-        let shift = IdShift::of(&rec);
-        let owner = |uid: u64, gid: u64| -> (Uid, Gid) {
-            if copy_uid_gid {
-                (
-                    Uid::from_raw(shift.forward(uid as u32)),
-                    Gid::from_raw(shift.forward(gid as u32)),
-                )
-            } else {
-                (
-                    Uid::from_raw(shift.forward(0)),
-                    Gid::from_raw(shift.forward(0)),
-                )
-            }
+        let owner = |shift: IdShift, uid: u64, gid: u64| -> (Uid, Gid) {
+            let (uid, gid) = if copy_uid_gid { (uid, gid) } else { (0, 0) };
+            (
+                Uid::from_raw(shift.forward(uid as u32)),
+                Gid::from_raw(shift.forward(gid as u32)),
+            )
         };
         let mut archive = tar::Archive::new(body);
         let entries = archive
@@ -328,10 +397,13 @@ impl ContainerService {
                 continue; // "./": the destination itself
             }
             let h = entry.header().clone();
-            let (uid, gid) = owner(h.uid().unwrap_or(0), h.gid().unwrap_or(0));
+            // each entry where its path is: the rootfs, or a volume or bind below it
+            let at = roots.locate(&target)?;
+            writable(&at)?;
+            let (uid, gid) = owner(at.shift, h.uid().unwrap_or(0), h.gid().unwrap_or(0));
             let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0o644) & 0o7777);
             let mtime = h.mtime().unwrap_or(0) as i64;
-            let e = Entry::resolve(root.as_fd(), &target)?;
+            let e = Entry::resolve(&at)?;
             let existing = fstatat(
                 e.parent.as_fd(),
                 e.name.as_os_str(),
@@ -373,8 +445,16 @@ impl ContainerService {
                         .ok_or_else(|| bad(format!("hard link {} has no target", rel.display())))?
                         .into_owned();
                     let (to, _) = clean(&path.join(to).to_string_lossy())?;
+                    let to = roots.locate(&to)?;
+                    if to.root.as_raw_fd() != at.root.as_raw_fd() {
+                        return Err(bad(format!(
+                            "hard link {} to {}: across mounts",
+                            rel.display(),
+                            to.path.display()
+                        )));
+                    }
                     put.replace(existing.as_ref())?;
-                    put.hard_link(root.as_fd(), &to)?;
+                    put.hard_link(&to)?;
                 }
                 tar::EntryType::Fifo => {
                     put.replace(existing.as_ref())?;
@@ -522,8 +602,8 @@ impl Put<'_> {
         .map_err(self.err("setting the owner of"))
     }
 
-    fn hard_link(&self, root: BorrowedFd<'_>, to: &Path) -> Result<(), ContainersError> {
-        let target = Entry::resolve(root, to)?;
+    fn hard_link(&self, to: &Located<'_>) -> Result<(), ContainersError> {
+        let target = Entry::resolve(to)?;
         let fd = openat(
             target.parent.as_fd(),
             target.name.as_os_str(),
