@@ -133,6 +133,16 @@ pub enum Cmd {
         container: String,
         reference: Option<String>,
     },
+    /// Copy files between a container and the local filesystem.
+    Cp {
+        /// Keep the files' uid/gid from the archive (copy in).
+        #[arg(short = 'a', long)]
+        archive: bool,
+        /// CONTAINER:SRC_PATH, or a local path (- for a tar on stdin).
+        src: String,
+        /// CONTAINER:DEST_PATH, or a local path (- for a tar on stdout).
+        dst: String,
+    },
     /// A container's filesystem as a tar archive.
     Export {
         #[arg(short = 'o', long)]
@@ -866,6 +876,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
             )
             .await
         }
+        Cmd::Cp { archive, src, dst } => crate::cp::cp(c, &src, &dst, archive).await,
         Cmd::Export { output, container } => more::export(c, &container, output.as_ref()).await,
         Cmd::Import {
             message,

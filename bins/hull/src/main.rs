@@ -13,6 +13,7 @@
 mod auth;
 mod client;
 mod cmds;
+mod cp;
 mod fmt;
 mod more;
 mod opts;

@@ -494,6 +494,41 @@ fn hull_cli_drives_hulld() {
     let (code, out, err) = d.code(&["start", "-a", "once"]);
     assert_eq!((code, out.as_str()), (5, "again\n"), "{err}");
     d.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]);
+    // cp both ways: into a directory with the source's name, else as the path named
+    let local = d.dir.path().join("cp");
+    std::fs::create_dir_all(local.join("tree/sub")).unwrap();
+    std::fs::write(local.join("note"), "note\n").unwrap();
+    std::fs::write(local.join("tree/sub/leaf"), "leaf\n").unwrap();
+    let at = |p: &str| local.join(p).to_str().unwrap().to_string();
+    d.ok(&["cp", &at("note"), "sleeper:/tmp/"]);
+    d.ok(&["cp", &at("note"), "sleeper:/tmp/renamed"]);
+    d.ok(&["cp", &at("tree"), "sleeper:/tmp/tree"]);
+    let inside = d.ok(&[
+        "exec",
+        "sleeper",
+        "cat",
+        "/tmp/note",
+        "/tmp/renamed",
+        "/tmp/tree/sub/leaf",
+    ]);
+    assert_eq!(inside, "note\nnote\nleaf\n");
+    d.ok(&["cp", "sleeper:/tmp/tree", &at("back")]);
+    assert_eq!(
+        std::fs::read_to_string(local.join("back/sub/leaf")).unwrap(),
+        "leaf\n"
+    );
+    std::fs::create_dir(local.join("into")).unwrap();
+    d.ok(&["cp", "sleeper:/tmp/renamed", &at("into")]);
+    assert_eq!(
+        std::fs::read_to_string(local.join("into/renamed")).unwrap(),
+        "note\n"
+    );
+    let (code, _, err) = d.code(&["cp", "sleeper:/nonexistent", &at("x")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Could not find the file /nonexistent"),
+        "{err}"
+    );
     assert_eq!(d.ok(&["kill", "-s", "KILL", "sleeper"]).trim(), "sleeper");
     assert_eq!(d.ok(&["wait", "sleeper"]).trim(), "137");
     assert_eq!(d.ok(&["rm", "once", "sleeper"]), "once\nsleeper\n");
