@@ -1008,6 +1008,12 @@ fn cp_in_and_out_stays_in_the_container() {
         image_passwd,
         std::fs::read_to_string("/etc/passwd").unwrap()
     );
+    // /etc/hostname is hulld's file bound over the image's: the container's, not the image's
+    d.ok(CLI, &["cp", "c:/etc/hostname", &at("hostname")]);
+    assert_eq!(
+        std::fs::read_to_string(at("hostname")).unwrap(),
+        d.ok(CLI, &["exec", "c", "cat", "/etc/hostname"])
+    );
     let err = d.fails(CLI, &["cp", "c:/nonexistent", &at("x")]);
     // the docker CLI words the HEAD's 404 itself
     assert!(

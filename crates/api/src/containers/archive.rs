@@ -180,6 +180,10 @@ struct Roots {
     /// (destination, source fd (None: a tmpfs, only in the container), ids, writable), the
     /// longest destinations first.
     mounts: Vec<(PathBuf, Option<OwnedFd>, IdShift, bool)>,
+    /// /etc/hostname, /etc/hosts, /etc/resolv.conf: hulld's files bound over the image's
+    /// (destination, the directory holding the file, its name there). Read-only here: a
+    /// copy replaces a file by a new one, which the container's bind would not see.
+    files: Vec<(PathBuf, OwnedFd, OsString)>,
 }
 
 /// A container path located: the root its files are under, the path within that root,
@@ -194,6 +198,15 @@ struct Located<'a> {
 
 impl Roots {
     fn locate(&self, path: &Path) -> Result<Located<'_>, ContainersError> {
+        if let Some((_, dir, name)) = self.files.iter().find(|(d, ..)| d == path) {
+            return Ok(Located {
+                root: dir.as_fd(),
+                rel: Path::new("/").join(name),
+                path: path.to_path_buf(),
+                shift: IdShift::of(&self.rec),
+                writable: false,
+            });
+        }
         for (dest, fd, shift, writable) in &self.mounts {
             let Ok(rest) = path.strip_prefix(dest) else {
                 continue;
@@ -280,10 +293,35 @@ impl ContainerService {
             mounts.push((dest, fd, shift, m.rw));
         }
         mounts.sort_by_key(|(d, ..)| std::cmp::Reverse(d.components().count()));
+        let mut files = Vec::new();
+        let spec = std::fs::read(self.exec_dir(&rec.id).join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        for m in spec
+            .as_ref()
+            .and_then(|s| s["mounts"].as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (Some(dest), Some(source)) = (m["destination"].as_str(), m["source"].as_str())
+            else {
+                continue;
+            };
+            let source = Path::new(source);
+            // made by hulld for this container (or the one whose network it shares)
+            let ours = source.starts_with(&self.paths.exec);
+            if !ours || !["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(&dest) {
+                continue;
+            }
+            if let (Some(dir), Some(name)) = (source.parent(), source.file_name()) {
+                files.push((PathBuf::from(dest), open_root(dir)?, name.to_owned()));
+            }
+        }
         Ok(Roots {
             rec,
             rootfs,
             mounts,
+            files,
         })
     }
 
