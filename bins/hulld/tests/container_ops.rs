@@ -947,6 +947,12 @@ fn health_checks() {
     wait_for("hc unhealthy after restart", || {
         health(&d, "hc")["Status"] == "unhealthy"
     });
+    // and a restart of the container starts over with the same check
+    d.ok(CLI, &["restart", "-t", "0", "hc"]);
+    d.ok(CLI, &["exec", "hc", "touch", "/tmp/ok"]);
+    wait_for("hc healthy after docker restart", || {
+        health(&d, "hc")["Status"] == "healthy"
+    });
     d.ok(CLI, &["rm", "-f", "hc", "slow", "none"]);
 }
 

@@ -225,9 +225,16 @@ impl ContainerService {
             .stack_size(128 << 10)
             .spawn({
                 let id = id.clone();
-                move || {
+                move || loop {
                     svc.health_loop(&id, &check);
-                    svc.table().health_monitors.remove(&id);
+                    // Leave only if the container is still not running, under the lock
+                    // start_health checks: a start between the loop's end and here found
+                    // this monitor registered and counts on it.
+                    let mut t = svc.table();
+                    if !t.records.get(&id).is_some_and(|r| r.running()) {
+                        t.health_monitors.remove(&id);
+                        return;
+                    }
                 }
             });
         if let Err(e) = spawned {
@@ -256,7 +263,8 @@ impl ContainerService {
                 });
             }
             if !self.sleep_while_running(id, &run, check.interval) {
-                return;
+                // stopped (the top returns) or started again (the top starts over)
+                continue;
             }
             // no probes of a frozen container or one waiting out a restart back-off
             if self.get(id).is_ok_and(|r| r.paused() || r.state.restarting) {
