@@ -975,7 +975,14 @@ fn cp_in_and_out_stays_in_the_container() {
         &d,
         "c",
         &[
-            "-v", "vol:/vol", "--tmpfs", "/scratch", "busybox", "sh", "-c", setup,
+            "-v",
+            "vol:/data/vol",
+            "--tmpfs",
+            "/scratch",
+            "busybox",
+            "sh",
+            "-c",
+            setup,
         ],
     );
     let _cleanup = CleanupOnFailure(&d);
@@ -1082,8 +1089,11 @@ fn cp_in_and_out_stays_in_the_container() {
     assert!(!Path::new("/evil").exists() && !Path::new("/tmp/evil").exists());
 
     // a volume: in and out through the volume's own files, owned by the container's root
-    d.ok(CLI, &["cp", &at("in.txt"), "c:/vol/"]);
-    let out = d.ok(CLI, &["exec", "c", "stat", "-c", "%u:%g %a", "/vol/in.txt"]);
+    d.ok(CLI, &["cp", &at("in.txt"), "c:/data/vol/"]);
+    let out = d.ok(
+        CLI,
+        &["exec", "c", "stat", "-c", "%u:%g %a", "/data/vol/in.txt"],
+    );
     assert_eq!(out, "0:0 604\n");
     d.ok(
         CLI,
@@ -1092,13 +1102,29 @@ fn cp_in_and_out_stays_in_the_container() {
             "c",
             "sh",
             "-c",
-            "echo from-volume > /vol/made-inside",
+            "echo from-volume > /data/vol/made-inside",
         ],
     );
-    d.ok(CLI, &["cp", "c:/vol/made-inside", &at("made-inside")]);
+    d.ok(CLI, &["cp", "c:/data/vol/made-inside", &at("made-inside")]);
     assert_eq!(
         std::fs::read_to_string(at("made-inside")).unwrap(),
         "from-volume\n"
+    );
+    // a directory copied out goes into the mounts below it: the volume's files, and
+    // hulld's /etc/hostname
+    d.ok(CLI, &["cp", "c:/data", &at("data2")]);
+    assert_eq!(
+        std::fs::read_to_string(at("data2/vol/made-inside")).unwrap(),
+        "from-volume\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(at("data2/sub/f")).unwrap(),
+        "hello\n"
+    );
+    d.ok(CLI, &["cp", "c:/etc", &at("etc")]);
+    assert_eq!(
+        std::fs::read_to_string(at("etc/hostname")).unwrap(),
+        d.ok(CLI, &["exec", "c", "cat", "/etc/hostname"])
     );
 
     // a tmpfs (only in the container) and read-only roots: refused, saying why

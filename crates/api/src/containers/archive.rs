@@ -10,8 +10,8 @@
 //!
 //! A path under one of the container's volumes or binds is resolved the same way in that
 //! mount's source (a volume keeps the container's own ids, a bind the host's); a tmpfs
-//! exists only in the container and is refused. A directory copied out is read from the
-//! rootfs as hulld sees it: a mount below it shows as the empty directory under it.
+//! exists only in the container and is refused. A directory copied out goes into the
+//! volumes, binds and hulld's files mounted below it (a tmpfs shows as its mount point).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -242,6 +242,23 @@ impl Roots {
     }
 }
 
+impl Roots {
+    /// When `path` is exactly where a volume, a bind or one of hulld's files is mounted:
+    /// the directory fd and name to read it through instead of the rootfs's mount point
+    /// (a tmpfs has none: its empty mount point is what hulld can show).
+    fn exact(&self, path: &Path) -> Option<(BorrowedFd<'_>, OsString, IdShift)> {
+        if let Some((_, dir, name)) = self.files.iter().find(|(d, ..)| d == path) {
+            return Some((dir.as_fd(), name.clone(), IdShift::of(&self.rec)));
+        }
+        self.mounts.iter().find_map(|(dest, fd, shift, _)| {
+            (dest == path)
+                .then_some(fd.as_ref())
+                .flatten()
+                .map(|fd| (fd.as_fd(), OsString::from("."), *shift))
+        })
+    }
+}
+
 fn open_root(dir: &Path) -> Result<OwnedFd, ContainersError> {
     nix::fcntl::open(
         dir,
@@ -355,7 +372,12 @@ impl ContainerService {
         let id = rec.id.clone();
         std::thread::spawn(move || {
             let mut b = tar::Builder::new(ChannelWriter::new(tx));
-            let r = append(&mut b, e.parent.as_fd(), &e.name, Path::new(&top), shift)
+            let walk = Walk {
+                roots: &roots,
+                path: path.clone(),
+            };
+            let r = walk
+                .append(&mut b, e.parent.as_fd(), &e.name, Path::new(&top), shift)
                 .and_then(|()| b.into_inner().and_then(|mut w| w.flush()));
             if let Err(err) = r {
                 if err.kind() != std::io::ErrorKind::BrokenPipe {
@@ -695,8 +717,39 @@ impl Put<'_> {
 }
 
 /// Appends the entry `name` of directory `dir` to the tar as `as_name`, and what is below it.
+/// A copy out's walk: the entry at container path `path`, read where its files are (the
+/// rootfs, or a volume, bind or hulld's file mounted there).
+struct Walk<'a> {
+    roots: &'a Roots,
+    path: PathBuf,
+}
+
+impl Walk<'_> {
+    fn append<W: Write>(
+        &self,
+        b: &mut tar::Builder<W>,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        as_name: &Path,
+        shift: IdShift,
+    ) -> std::io::Result<()> {
+        match self.roots.exact(&self.path) {
+            Some((mdir, mname, mshift)) => append(b, self, mdir, &mname, as_name, mshift),
+            None => append(b, self, dir, name, as_name, shift),
+        }
+    }
+
+    fn child(&self, name: &OsStr) -> Walk<'_> {
+        Walk {
+            roots: self.roots,
+            path: self.path.join(name),
+        }
+    }
+}
+
 fn append<W: Write>(
     b: &mut tar::Builder<W>,
+    walk: &Walk<'_>,
     dir: BorrowedFd<'_>,
     name: &OsStr,
     as_name: &Path,
@@ -727,7 +780,8 @@ fn append<W: Write>(
             .collect();
         names.sort();
         for n in names {
-            append(b, fd.as_fd(), &n, &as_name.join(&n), shift)?;
+            walk.child(&n)
+                .append(b, fd.as_fd(), &n, &as_name.join(&n), shift)?;
         }
     } else if k == SFlag::S_IFREG {
         let fd = openat(
