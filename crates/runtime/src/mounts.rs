@@ -6,7 +6,7 @@
 //! resolved, never a path re-walked later.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -127,13 +127,22 @@ fn how(flags: OFlag) -> OpenHow {
 
 /// Opens `path` (a container path) inside `root` with O_PATH, resolving symlinks within root.
 pub fn open_in_root(root: &OwnedFd, path: &Path) -> io::Result<OwnedFd> {
+    Ok(open_in_root_with(root.as_fd(), path, OFlag::O_PATH)?)
+}
+
+/// [`open_in_root`] that must find a directory (O_PATH | O_DIRECTORY): ENOTDIR otherwise.
+pub fn open_dir_in_root(root: BorrowedFd<'_>, path: &Path) -> nix::Result<OwnedFd> {
+    open_in_root_with(root, path, OFlag::O_PATH | OFlag::O_DIRECTORY)
+}
+
+fn open_in_root_with(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let rel = relative(path);
     let rel: &Path = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
         &rel
     };
-    Ok(openat2(root.as_fd(), rel, how(OFlag::O_PATH))?)
+    openat2(root, rel, how(flags))
 }
 
 /// Strips the leading "/" (and "." components) of a container path.

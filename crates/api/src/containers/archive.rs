@@ -20,7 +20,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use hull_runtime::mounts::open_dir_in_root;
+use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{Gid, Uid};
 use serde::Serialize;
@@ -77,23 +78,6 @@ fn clean(path: &str) -> Result<(PathBuf, bool), ContainersError> {
     Ok((out, dir_only))
 }
 
-fn how(flags: OFlag) -> OpenHow {
-    OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
-}
-
-/// `dir` (a clean container path) opened as a directory inside `root`.
-fn open_dir_in(root: BorrowedFd<'_>, dir: &Path) -> nix::Result<OwnedFd> {
-    let rel = dir.strip_prefix("/").unwrap_or(dir);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    openat2(root, rel, how(OFlag::O_PATH | OFlag::O_DIRECTORY))
-}
-
 /// An entry: the directory holding it (opened in the root) and its name in there ("." for
 /// the root itself).
 struct Entry {
@@ -110,7 +94,7 @@ impl Entry {
             (Some(p), Some(n)) => (p, n.to_owned()),
             _ => (Path::new("/"), OsString::from(".")),
         };
-        let parent = open_dir_in(at.root, parent).map_err(|e| match e {
+        let parent = open_dir_in_root(at.root, parent).map_err(|e| match e {
             nix::Error::ENOENT | nix::Error::ENOTDIR => not_found(&shown),
             e => errno(format!("resolving {shown} in the container"))(e),
         })?;
@@ -197,10 +181,18 @@ struct Located<'a> {
 }
 
 impl Roots {
+    /// One of hulld's files bound at exactly `path`: its directory and its name there.
+    fn file_at(&self, path: &Path) -> Option<(BorrowedFd<'_>, &OsStr)> {
+        self.files
+            .iter()
+            .find(|(d, ..)| d == path)
+            .map(|(_, dir, name)| (dir.as_fd(), name.as_os_str()))
+    }
+
     fn locate(&self, path: &Path) -> Result<Located<'_>, ContainersError> {
-        if let Some((_, dir, name)) = self.files.iter().find(|(d, ..)| d == path) {
+        if let Some((dir, name)) = self.file_at(path) {
             return Ok(Located {
-                root: dir.as_fd(),
+                root: dir,
                 rel: Path::new("/").join(name),
                 path: path.to_path_buf(),
                 shift: IdShift::of(&self.rec),
@@ -213,7 +205,8 @@ impl Roots {
             };
             let Some(fd) = fd else {
                 return Err(bad(format!(
-                    "path {}: inside the container's tmpfs at {}, which exists only in the                      container; use docker exec (e.g. tar) for it",
+                    "path {}: inside the container's tmpfs at {}, which exists only in the \
+                     container; use docker exec (e.g. tar) for it",
                     path.display(),
                     dest.display()
                 )));
@@ -240,15 +233,13 @@ impl Roots {
             writable: !readonly,
         })
     }
-}
 
-impl Roots {
     /// When `path` is exactly where a volume, a bind or one of hulld's files is mounted:
     /// the directory fd and name to read it through instead of the rootfs's mount point
     /// (a tmpfs has none: its empty mount point is what hulld can show).
     fn exact(&self, path: &Path) -> Option<(BorrowedFd<'_>, OsString, IdShift)> {
-        if let Some((_, dir, name)) = self.files.iter().find(|(d, ..)| d == path) {
-            return Some((dir.as_fd(), name.clone(), IdShift::of(&self.rec)));
+        if let Some((dir, name)) = self.file_at(path) {
+            return Some((dir, name.to_owned(), IdShift::of(&self.rec)));
         }
         self.mounts.iter().find_map(|(dest, fd, shift, _)| {
             (dest == path)
