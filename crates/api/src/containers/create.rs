@@ -80,7 +80,7 @@ impl ContainerService {
     /// Creates a container from a Docker create request body; its id.
     pub fn create(&self, name: Option<&str>, body: &[u8]) -> Result<String, ContainersError> {
         let (cfg, host) = hull_engine::parse_create_body(body)?;
-        let raw: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let mut raw: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let raw_host = raw.get("HostConfig").cloned().unwrap_or_default();
         let log_config = super::interactive::effective_log_config(&raw_host, &self.log_defaults())?;
         super::interactive::check_restart_policy(&raw_host, host.auto_remove)?;
@@ -105,11 +105,9 @@ impl ContainerService {
                 },
             })?;
         let image_cfg = self.image_config(&cfg.image, &image.id)?;
-        if raw.get("Healthcheck").is_some() || image_cfg.healthcheck.is_some() {
-            let mut merged = serde_json::json!({ "Healthcheck": raw.get("Healthcheck") });
-            super::health::merge_image_check(&mut merged, image_cfg.healthcheck.as_ref());
-            super::health::check_of(&merged).map_err(ContainersError::Invalid)?;
-        }
+        // The image's check merged in once: the record's Config shows it, as Docker's does.
+        super::health::merge_image_check(&mut raw, image_cfg.healthcheck.as_ref());
+        super::health::check_of(&raw).map_err(ContainersError::Invalid)?;
         let id = new_id()?;
         let name = name
             .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
@@ -163,7 +161,6 @@ impl ContainerService {
                     o.remove("HostConfig");
                     o.remove("NetworkingConfig");
                 }
-                super::health::merge_image_check(&mut config, image_cfg.healthcheck.as_ref());
                 rec.config = config;
                 debug_assert_eq!(rec.uid_index, uid_index);
                 self.put(&mut t, rec);
