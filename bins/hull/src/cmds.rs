@@ -517,6 +517,17 @@ where
     Ok(if failed { 1 } else { 0 })
 }
 
+/// `POST /containers/{name}/{action}` for each name (`action` with its query), printing
+/// each name done, as docker's stop/kill/pause/... do.
+async fn post_each(c: &Client, names: &[String], action: &str) -> anyhow::Result<u8> {
+    each(names, |n| async move {
+        c.post(&format!("/containers/{}/{action}", q(&n)), None)
+            .await?;
+        Ok(Some(n))
+    })
+    .await
+}
+
 fn print_json_array(items: &[Value]) {
     let mut out = Vec::new();
     let f = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -611,35 +622,17 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Exec(a) => exec(c, a).await,
         Cmd::Stop { time, containers } => {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
-            let t = &t;
-            each(&containers, |n| async move {
-                c.post(&format!("/containers/{}/stop{t}", q(&n)), None)
-                    .await?;
-                Ok(Some(n))
-            })
-            .await
+            post_each(c, &containers, &format!("stop{t}")).await
         }
         Cmd::Restart { time, containers } => {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
-            let t = &t;
-            each(&containers, |n| async move {
-                c.post(&format!("/containers/{}/restart{t}", q(&n)), None)
-                    .await?;
-                Ok(Some(n))
-            })
-            .await
+            post_each(c, &containers, &format!("restart{t}")).await
         }
         Cmd::Kill { signal, containers } => {
             let s = signal
                 .map(|s| format!("?signal={}", q(&s)))
                 .unwrap_or_default();
-            let s = &s;
-            each(&containers, |n| async move {
-                c.post(&format!("/containers/{}/kill{s}", q(&n)), None)
-                    .await?;
-                Ok(Some(n))
-            })
-            .await
+            post_each(c, &containers, &format!("kill{s}")).await
         }
         Cmd::Rm {
             force,
@@ -658,22 +651,8 @@ pub async fn run(c: &Client, cmd: Cmd) -> anyhow::Result<u8> {
             })
             .await
         }
-        Cmd::Pause { containers } => {
-            each(&containers, |n| async move {
-                c.post(&format!("/containers/{}/pause", q(&n)), None)
-                    .await?;
-                Ok(Some(n))
-            })
-            .await
-        }
-        Cmd::Unpause { containers } => {
-            each(&containers, |n| async move {
-                c.post(&format!("/containers/{}/unpause", q(&n)), None)
-                    .await?;
-                Ok(Some(n))
-            })
-            .await
-        }
+        Cmd::Pause { containers } => post_each(c, &containers, "pause").await,
+        Cmd::Unpause { containers } => post_each(c, &containers, "unpause").await,
         Cmd::Wait { containers } => {
             each(&containers, |n| async move {
                 let v = c.post(&format!("/containers/{}/wait", q(&n)), None).await?;
@@ -1214,12 +1193,7 @@ async fn start(
     containers: Vec<String>,
 ) -> anyhow::Result<u8> {
     if !attach && !interactive {
-        return each(&containers, |n| async move {
-            c.post(&format!("/containers/{}/start", q(&n)), None)
-                .await?;
-            Ok(Some(n))
-        })
-        .await;
+        return post_each(c, &containers, "start").await;
     }
     if containers.len() != 1 {
         bail!("you cannot start and attach multiple containers at once");
