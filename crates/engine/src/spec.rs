@@ -28,6 +28,7 @@ use crate::defaults::{self, UserNamespacePlan};
 use crate::docker_types::{ContainerConfig, HostConfig, ImageConfigSubset};
 
 pub use namespaces::sysctl_namespace;
+pub(crate) use security::normalize_cap;
 
 /// An exec's `User` (`name|uid[:group|gid]`), resolved against the container's /etc/passwd
 /// and /etc/group (None: the file is missing, numbers only) the way the container's own
@@ -40,7 +41,6 @@ pub fn resolve_exec_user(
     let u = users::resolve(user, &[], passwd, group, usize::MAX)?;
     Ok((u.uid, u.gid, u.additional_gids, u.home))
 }
-pub(crate) use security::normalize_cap;
 
 /// The annotation that tells the daemon to run its init (`--init`) as pid 1.
 pub const INIT_ANNOTATION: &str = "io.hull.init";
