@@ -18,20 +18,16 @@ use crate::query::Query;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
-const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
-
+/// [`crate::errors::blocking`] for this service's calls (the error type pinned for
+/// closures that only say `Ok(..)`).
 async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> Result<T, ContainersError> + Send + 'static,
 ) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(e) => {
-            tracing::error!("{what}: the blocking task failed: {e}");
-            Err(ApiError::TaskFailed(what))
-        }
-    }
+    crate::errors::blocking(what, f).await
 }
+
+const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
 
 fn no_content(o: Outcome) -> Response<ApiBody> {
     let status = match o {

@@ -149,6 +149,29 @@ pub fn stream_error_line(e: &ApiError) -> String {
     serde_json::json!({ "errorDetail": { "message": m }, "error": m }).to_string()
 }
 
+/// Runs `f` on tokio's blocking pool (the services are synchronous); a task that died is
+/// a 500 naming `what`.
+pub(crate) async fn spawn_blocking<R: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!("{what}: the blocking task failed: {e}");
+        ApiError::TaskFailed(what)
+    })
+}
+
+/// [`spawn_blocking`] for a service call, whose error becomes its Docker status.
+pub(crate) async fn blocking<T: Send + 'static, E: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    ApiError: From<E>,
+{
+    spawn_blocking(what, f).await?.map_err(ApiError::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

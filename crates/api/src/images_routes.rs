@@ -21,18 +21,13 @@ use crate::query::{decode, Query};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
-/// Runs `f` on the blocking pool.
+/// [`crate::errors::blocking`] for this service's calls (the error type pinned for
+/// closures that only say `Ok(..)`).
 async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> Result<T, ImagesError> + Send + 'static,
 ) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(e) => {
-            tracing::error!("{what}: the blocking task failed: {e}");
-            Err(ApiError::TaskFailed(what))
-        }
-    }
+    crate::errors::blocking(what, f).await
 }
 
 /// A 200 response streaming the JSON lines `f` emits while it runs on the blocking pool; an

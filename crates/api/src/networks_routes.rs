@@ -8,20 +8,10 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::body::{json_response, ok_json, read_bytes, response, ApiBody};
 use crate::containers::ContainerService;
-use crate::errors::ApiError;
+use crate::errors::{spawn_blocking as blocking, ApiError};
 use crate::events::{Event, Events};
 use crate::networks_service::{NetError, NetworkService};
 use crate::query::Query;
-
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T, NetError> + Send + 'static,
-) -> Result<Result<T, NetError>, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!("{what}: the blocking task failed: {e}");
-        ApiError::TaskFailed(what)
-    })
-}
 
 fn failed(e: NetError) -> Response<ApiBody> {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

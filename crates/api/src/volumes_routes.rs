@@ -16,17 +16,13 @@ use crate::volumes::{CreateRequest, VolumeError};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
+/// [`crate::errors::blocking`] for this service's calls (the error type pinned for
+/// closures that only say `Ok(..)`).
 async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> Result<T, VolumeError> + Send + 'static,
 ) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(e) => {
-            tracing::error!("{what}: the blocking task failed: {e}");
-            Err(ApiError::TaskFailed(what))
-        }
-    }
+    crate::errors::blocking(what, f).await
 }
 
 fn older_than(version: &str, major: u32, minor: u32) -> bool {
