@@ -108,6 +108,22 @@ struct PlanEndpoint {
     aliases: Vec<String>,
 }
 
+impl PlanEndpoint {
+    /// The manager's options for this endpoint as the container's `index`th interface
+    /// (`eth{index}`; only the first has the default route), named `name` in DNS.
+    fn options(&self, name: &str, index: usize) -> EndpointOptions {
+        EndpointOptions {
+            ip: self.ip,
+            mac: self.mac,
+            aliases: self.aliases.clone(),
+            name: Some(name.to_string()),
+            ifname: Some(format!("eth{index}")),
+            secondary: index > 0,
+            ports: Vec::new(),
+        }
+    }
+}
+
 fn spec_text(s: &PortSpec) -> String {
     format!(
         "{}{}:{}/{}",
@@ -601,15 +617,7 @@ impl ContainerService {
         }
         let mut first = None;
         for (i, pe) in plan.networks.iter().enumerate() {
-            let opts = EndpointOptions {
-                ip: pe.ip,
-                mac: pe.mac,
-                aliases: pe.aliases.clone(),
-                name: Some(plan.name.clone()),
-                ifname: Some(format!("eth{i}")),
-                secondary: i > 0,
-                ports: Vec::new(),
-            };
+            let opts = pe.options(&plan.name, i);
             let att = mgr
                 .setup(&NetworkMode::Network(pe.network.clone()), id, ns, &opts)
                 .map_err(from_manager)?;
@@ -805,15 +813,7 @@ impl ContainerService {
             let i = plan.networks.len();
             let ns =
                 netns::open(&path).map_err(|e| net_err("opening the namespace")(e.to_string()))?;
-            let opts = EndpointOptions {
-                ip: pe.ip,
-                mac: pe.mac,
-                aliases: pe.aliases.clone(),
-                name: Some(rec.name.clone()),
-                ifname: Some(format!("eth{i}")),
-                secondary: i > 0,
-                ports: Vec::new(),
-            };
+            let opts = pe.options(&rec.name, i);
             mgr.setup(
                 &NetworkMode::Network(n.name.clone()),
                 &rec.id,
