@@ -33,24 +33,15 @@ if [ "$(id -u)" != 0 ]; then
   echo "daemon-memory: needs root" >&2
   exit 2
 fi
-if [ -n "${HULL_BIN_DIR:-}" ]; then
-  bindir=$HULL_BIN_DIR
-else
-  target=${CARGO_TARGET_DIR:-target}
-  case "$target" in /*) ;; *) target=$root/$target ;; esac
-  export PATH=$PATH:/root/.cargo/bin:${HOME:-/root}/.cargo/bin
-  echo "daemon-memory: cargo build --release -p hulld-bin -p hull-shim -p hull-cli" >&2
-  (cd "$root" && cargo build --quiet --release -p hulld-bin -p hull-shim -p hull-cli)
-  bindir=$target/release
-fi
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bindir=$(bench_hull_bins "$root" daemon-memory)
 
 # short: the shim's io.sock lives in EXEC_ROOT/containers/<64 hex>/ and a UNIX socket's
 # path must fit in 107 bytes
 work=$(mktemp -d /tmp/hm.XXXXXX)
 chmod 711 "$work"
 cg="hull/bench-memory-$$"
-# shellcheck source=bench/lib.sh
-. "$here/lib.sh"
 bench_note_host_paths
 hulld_pid= dockerd_pid=
 

@@ -29,3 +29,19 @@ bench_undo_host_state() {
   done
   return 0
 }
+
+# bench_hull_bins ROOT NAME: prints the directory of hulld, hull-shim and hull:
+# $HULL_BIN_DIR when set, else ROOT's release build, made now (NAME says who builds).
+bench_hull_bins() {
+  local root=$1 name=$2 target
+  if [ -n "${HULL_BIN_DIR:-}" ]; then
+    echo "$HULL_BIN_DIR"
+    return 0
+  fi
+  target=${CARGO_TARGET_DIR:-target}
+  case "$target" in /*) ;; *) target=$root/$target ;; esac
+  export PATH=$PATH:/root/.cargo/bin:${HOME:-/root}/.cargo/bin
+  echo "$name: cargo build --release -p hulld-bin -p hull-shim -p hull-cli" >&2
+  (cd "$root" && cargo build --quiet --release -p hulld-bin -p hull-shim -p hull-cli) >&2 || return 1
+  echo "$target/release"
+}

@@ -41,22 +41,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 command -v hyperfine >/dev/null || { echo "run-rm: needs hyperfine (scripts/install-deps)" >&2; exit 2; }
 
-if [ -n "${HULL_BIN_DIR:-}" ]; then
-  bindir=$HULL_BIN_DIR
-else
-  target=${CARGO_TARGET_DIR:-target}
-  case "$target" in /*) ;; *) target=$root/$target ;; esac
-  export PATH=$PATH:/root/.cargo/bin:${HOME:-/root}/.cargo/bin
-  echo "run-rm: cargo build --release -p hulld-bin -p hull-shim -p hull-cli" >&2
-  (cd "$root" && cargo build --quiet --release -p hulld-bin -p hull-shim -p hull-cli)
-  bindir=$target/release
-fi
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bindir=$(bench_hull_bins "$root" run-rm)
 
 work=$(mktemp -d /tmp/hull-bench-run-rm.XXXXXX)
 chmod 711 "$work"
 cg="hull/bench-run-rm-$$"
-# shellcheck source=bench/lib.sh
-. "$here/lib.sh"
 bench_note_host_paths
 hulld_pid= dockerd_pid=
 
